@@ -1,0 +1,10 @@
+"""Named generator architectures (constructor arguments of nets.stylegan2.Generator).
+
+- FFHQ1024: the official config-f generator that the `ffhq` zoo converts.
+- EMOJI64: the narrow 64 px generator that train/generator.py trains for the `emoji64` zoo
+  (2.29 M parameters: the zoo's limit is 2.5 M).
+"""
+from __future__ import annotations
+
+FFHQ1024: dict = {"size": 1024, "style_dim": 512, "n_mlp": 8, "channel_multiplier": 2}
+EMOJI64: dict = {"size": 64, "style_dim": 128, "n_mlp": 4, "channels": [192, 192, 160, 128, 64]}

@@ -1,0 +1,224 @@
+"""The refined modulated convolution: StyleGAN2's layer plus RefineStyle's low-rank residual.
+
+StyleGAN2 (Karras et al. 2020, Eq. 1–3): a style s = affine(w) scales the input channels of a
+static kernel W⁰, and demodulation rescales each output channel to unit norm:
+
+    W'_oik = s_i · W⁰_oik,        W''_oik = W'_oik / sqrt(Σ_ik W'_oik² + ε).
+
+RefineStyle (Xia et al., Eq. 1–4) adds a low-rank residual to the *modulated* kernel, before
+demodulation (Eq. 2: W^d = ΔW ⊕ (s ⊙ W⁰)):
+
+    ΔW = (A ⊙ P)ᵀ (B ⊙ Q) = P̂ᵀ Q̂,     P̂ [L, C_out], Q̂ [L, C_in],
+
+broadcast over the k×k window (⊕: the same C_out×C_in value at every tap), so the refined
+kernel is demodulated as a whole: W''' = (s ⊙ W⁰ + ΔW ⊗ 1_k×k) / ‖·‖.  ΔW is expressed in the
+units of the stored kernel W⁰ (both are multiplied by the equalised-lr constant), so its size
+does not depend on the layer width.  P̂, Q̂ are either per image ([B, L, C]: inversion) or
+shared ([1, L, C]: domain adaptation).
+
+Nothing of size C_out × C_in × k × k is formed per sample:
+- the static part runs as one dense convolution over the batch, with the style applied to the
+  activations (x ⊙ s) and the demodulation to the output;
+- the residual's response is P̂ᵀ · box_k(Q̂ · x), two thin matrix products around a k×k box
+  filter on L channels (the box commutes with channel mixing);
+- the demodulation norm of the refined kernel expands into three factored terms (see
+  `_kernel_energy`).
+For a batch of one, the style and the demodulation are folded into the static kernel instead,
+which is cheaper than two passes over the activations.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .filters import DEFAULT_TAPS, blur, fir_kernel
+from .layers import EqualLinear
+
+LowRankFactors = tuple[Tensor, Tensor]  # (P̂ [B|1, L, C_out], Q̂ [B|1, L, C_in])
+
+
+class ModulatedConv2d(nn.Module):
+    """Modulated k×k convolution with optional RefineStyle residual and weight delta.
+
+    `up=True` makes it StyleGAN2's up-sampling convolution: a stride-2 transposed convolution
+    followed by the [1, 3, 3, 1] low-pass (gain 4, padding 1).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        w_dim: int,
+        demodulate: bool = True,
+        up: bool = False,
+        blur_taps: tuple[int, ...] = DEFAULT_TAPS,
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))  # W⁰
+        self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
+        self.scale = 1.0 / math.sqrt(in_channels * kernel_size**2)
+        self.demodulate, self.up = demodulate, up
+        blur_kernel = fir_kernel(blur_taps, gain=4.0) if up else None
+        if up:
+            self.register_buffer("blur_kernel", blur_kernel, persistent=False)
+        self.register_buffer("box", box_kernel(kernel_size, blur_kernel), persistent=False)  # ΔW's spatial filter
+
+    def forward(
+        self,
+        x: Tensor,
+        w: Tensor,
+        residual: LowRankFactors | None = None,
+        weight_delta: Tensor | None = None,
+        bias: Tensor | None = None,
+        gain: float = 1.0,
+    ) -> Tensor:
+        """gain · conv(x, refined kernel) + bias.  x [B, C_in, H, W], w [B, w_dim] -> [B, C_out, H', W']
+
+        H' = 2H when up-sampling, else H.
+        residual: RefineStyle factors (P̂, Q̂), per image or shared.
+        weight_delta: an additive change of W⁰ [C_out, C_in, k, k] (GaNI, PTI-style tuning).
+        bias [C_out] and gain let a caller's bias and activation gain ride on the convolution.
+        """
+        assert x.ndim == 4 and x.shape[1] == self.in_channels, \
+            f"expected [B, {self.in_channels}, H, W], got {list(x.shape)}"
+        batch = x.shape[0]
+        weight = self.weight if weight_delta is None else self.weight + weight_delta  # [O, I, k, k]
+        s = self.affine(w)  # [B, I]
+        if self.demodulate:
+            energy = _kernel_energy(weight, s, residual)  # [B, O]
+            coef = gain * self.scale * torch.rsqrt(self.scale**2 * energy + 1e-8)  # [B, O]
+        else:
+            coef = x.new_full((batch, self.out_channels), gain * self.scale)
+
+        if batch == 1:  # fold style and demodulation into the kernel: no pass over the activations
+            kernel = weight * s[0, None, :, None, None] * coef[0, :, None, None, None]  # [O, I, k, k]
+            y = self._conv(x, kernel, bias)
+        else:
+            y = self._conv(x * s[:, :, None, None], weight)
+            scale = coef[:, :, None, None]
+            y = y * scale if bias is None else torch.addcmul(bias[None, :, None, None], y, scale)
+        if residual is not None:
+            p_hat, q_hat = residual
+            y = self._add_residual_response(y, x, p_hat * coef[:, None, :], q_hat)
+        return y  # [B, O, H', W']
+
+    def _conv(self, x: Tensor, kernel: Tensor, bias: Tensor | None = None) -> Tensor:
+        if self.up:  # [B, I, H, W] -> [B, O, 2H + 1, 2W + 1] -> blur -> [B, O, 2H, 2W]
+            return blur(F.conv_transpose2d(x, kernel.transpose(0, 1), stride=2), self.blur_kernel, 1, bias)
+        return F.conv2d(x, kernel, bias, padding=self.kernel_size // 2)
+
+    def _add_residual_response(self, y: Tensor, x: Tensor, p_hat: Tensor, q_hat: Tensor) -> Tensor:
+        """y + conv(x, ΔW ⊗ 1_k×k), with conv(x, ΔW ⊗ 1) = P̂ᵀ · box(Q̂ · x) and ΔW never formed."""
+        assert q_hat.shape[-1] == self.in_channels and p_hat.shape[-1] == self.out_channels, \
+            f"factors must be [*, L, {self.out_channels}] and [*, L, {self.in_channels}]"
+        return _AddLowRankResponse.apply(y, x, p_hat, q_hat, self.box, self.up)
+
+    def dynamic_kernel(self, w: Tensor) -> Tensor:
+        """The materialised, demodulated per-sample kernel, for analysis only.  -> [B, O, I, k, k]"""
+        k = self.scale * self.weight[None] * self.affine(w)[:, None, :, None, None]
+        if self.demodulate:
+            k = k * torch.rsqrt(k.square().sum((2, 3, 4), keepdim=True) + 1e-8)
+        return k
+
+
+def box_kernel(k: int, blur_kernel: Tensor | None = None) -> Tensor:
+    """The per-channel filter that ΔW ⊗ 1_k×k applies: a k×k box, or for the up-sampling conv the
+    box as a stride-2 transposed conv followed by the low-pass, combined into one kernel.
+
+    -> [k, k], or [k + 3, k + 3] with the blur (the full convolution of the two).
+    """
+    ones = torch.ones(1, 1, k, k)
+    if blur_kernel is None:
+        return ones[0, 0]
+    return F.conv_transpose2d(ones, blur_kernel[None, None])[0, 0]
+
+
+def _rows(t: Tensor) -> Tensor:
+    """[B, C, H, W] -> pixel rows [B, HW, C] (a view when t is channels-last)."""
+    b, c, h, w = t.shape
+    return t.permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
+def _unrows(r: Tensor, h: int, w: int) -> Tensor:
+    """Pixel rows [B, HW, C] -> a channels-last [B, C, H, W] view."""
+    return r.view(r.shape[0], h, w, r.shape[2]).permute(0, 3, 1, 2)
+
+
+def _box(z: Tensor, box: Tensor, up: bool) -> Tensor:  # [B, L, H, W] -> [B, L, H', W']
+    rank, k = z.shape[1], box.shape[-1]
+    if up:  # stride-2 transposed conv, padding chosen so that H' = 2H
+        return F.conv_transpose2d(z, box.expand(rank, 1, k, k), stride=2, padding=(k - 2) // 2, groups=rank)
+    return F.conv2d(z, box.expand(rank, 1, k, k), padding=k // 2, groups=rank)
+
+
+def _box_adjoint(g: Tensor, box: Tensor, up: bool) -> Tensor:  # [B, L, H', W'] -> [B, L, H, W]
+    rank, k = g.shape[1], box.shape[-1]
+    if up:  # the adjoint of a transposed conv is the strided conv with the same kernel
+        return F.conv2d(g, box.expand(rank, 1, k, k), stride=2, padding=(k - 2) // 2, groups=rank)
+    return F.conv2d(g, box.expand(rank, 1, k, k), padding=k // 2, groups=rank)  # symmetric: self-adjoint
+
+
+class _AddLowRankResponse(torch.autograd.Function):
+    """y + P̂ᵀ · box(Q̂ · x) computed on pixel rows (views of channels-last tensors).
+
+    The backward is written out so that every gradient stays channels-last: autograd's generic
+    backward of the permutes would hand NCHW gradients to the channels-last main path, and the
+    layout conversions cost more than the low-rank products themselves.
+    y [B, O, H', W'], x [B, I, H, W], p_hat [B|1, L, O], q_hat [B|1, L, I] -> [B, O, H', W'] (channels-last)
+    """
+
+    @staticmethod
+    def forward(ctx, y: Tensor, x: Tensor, p_hat: Tensor, q_hat: Tensor, box: Tensor, up: bool) -> Tensor:
+        b, _, h, w = x.shape
+        x_rows = _rows(x)  # [B, HW, I]
+        z = _box(_unrows(x_rows @ q_hat.transpose(1, 2), h, w), box, up)  # [B, L, H', W']
+        z_rows = _rows(z)  # [B, H'W', L]
+        ctx.save_for_backward(x, z_rows, p_hat, q_hat, box)
+        ctx.up = up
+        if y.is_contiguous(memory_format=torch.channels_last):  # accumulate in place: y's rows are a view
+            ctx.mark_dirty(y)
+            _rows(y).baddbmm_(z_rows, p_hat.expand(b, -1, -1))  # [B, H'W', O]
+            return y
+        out = torch.empty_like(y, memory_format=torch.channels_last)
+        torch.baddbmm(_rows(y), z_rows, p_hat.expand(b, -1, -1), out=_rows(out))
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        x, z_rows, p_hat, q_hat, box = ctx.saved_tensors
+        h, w = x.shape[2:]
+        g = _rows(grad)  # [B, H'W', O]
+        grad_p = grad_x = grad_q = None
+        if ctx.needs_input_grad[2]:
+            grad_p = z_rows.transpose(1, 2) @ g  # [B, L, O]
+            grad_p = grad_p.sum(0, keepdim=True) if p_hat.shape[0] == 1 else grad_p
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[3]:
+            gz = _unrows(g @ p_hat.transpose(1, 2), *grad.shape[2:])  # [B, L, H', W']
+            gz0 = _rows(_box_adjoint(gz, box, ctx.up))  # [B, HW, L]
+            if ctx.needs_input_grad[1]:
+                grad_x = _unrows(gz0 @ q_hat, h, w)  # [B, I, H, W]
+            if ctx.needs_input_grad[3]:
+                grad_q = gz0.transpose(1, 2) @ _rows(x)  # [B, L, I]
+                grad_q = grad_q.sum(0, keepdim=True) if q_hat.shape[0] == 1 else grad_q
+        return grad, grad_x, grad_p, grad_q, None, None
+
+
+def _kernel_energy(weight: Tensor, s: Tensor, residual: LowRankFactors | None) -> Tensor:
+    """Σ_ik (s_i W_oik + ΔW_oi)² per sample and output channel, from the factors.  -> [B, O]
+
+    = Σ_i s_i² ‖W_oi‖²  +  2 Σ_l P̂_lo ((Q̂_l ⊙ s) · Σ_k W_o·k)  +  k² Σ_lm P̂_lo (Q̂Q̂ᵀ)_lm P̂_mo
+    """
+    energy = s.square() @ weight.square().sum((2, 3)).t()  # [B, O]
+    if residual is None:
+        return energy
+    p_hat, q_hat = residual  # [B|1, L, O], [B|1, L, I]
+    taps = weight.shape[2] * weight.shape[3]
+    cross = torch.matmul(q_hat * s[:, None, :], weight.sum((2, 3)).t())  # [B, L, O]
+    gram = torch.matmul(q_hat, q_hat.transpose(1, 2))  # [B|1, L, L]
+    return energy + 2 * (p_hat * cross).sum(1) + taps * (p_hat * torch.matmul(gram, p_hat)).sum(1)

@@ -1,0 +1,14 @@
+"""Names of the saved network classes, as written in zoo manifests (no dynamic imports)."""
+from __future__ import annotations
+
+from torch import nn
+
+from .stylegan2 import Discriminator, Generator
+
+_CLASSES: dict[str, type[nn.Module]] = {"Generator": Generator, "Discriminator": Discriminator}
+
+
+def network_class(name: str) -> type[nn.Module]:
+    if name not in _CLASSES:
+        raise ValueError(f"unknown network class '{name}' (known: {sorted(_CLASSES)})")
+    return _CLASSES[name]

@@ -1,0 +1,51 @@
+"""Latent editing directions: InterFaceGAN (linear boundaries in W or W+) and GANSpace (PCA of W).
+
+Both act on W+ codes ws [B, num_ws, w_dim]. The official FFHQ files load through
+`converters.load_official_directions`; emoji64's are fitted by train/.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class LinearDirection:
+    """InterFaceGAN (Shen et al. 2020): ws' = ws + α n, with n one w for every layer or one per layer."""
+
+    name: str
+    vector: Tensor  # [1, w_dim] (all layers) or [num_ws, w_dim]
+
+    def apply(self, ws: Tensor, strength: float) -> Tensor:  # [B, num_ws, w_dim] -> same
+        if self.vector.shape[0] not in (1, ws.shape[1]) or self.vector.shape[1] != ws.shape[2]:
+            raise ValueError(f"direction '{self.name}' {list(self.vector.shape)} does not fit ws {list(ws.shape)}")
+        return ws + strength * self.vector.to(ws)[None]
+
+
+@dataclass(frozen=True)
+class GanSpace:
+    """GANSpace (Härkönen et al. 2020): principal axes v_k of W with their std σ_k.
+
+    An edit (k, first, last, α) moves layers first..last (inclusive) by α σ_k v_k.
+    """
+
+    mean: Tensor  # [w_dim]
+    components: Tensor  # [K, w_dim], unit rows
+    std: Tensor  # [K]
+
+    def apply(self, ws: Tensor, component: int, first: int, last: int, strength: float) -> Tensor:
+        if not 0 <= component < self.components.shape[0]:
+            raise ValueError(f"GANSpace component must be in 0..{self.components.shape[0] - 1}, got {component}")
+        if not 0 <= first <= last < ws.shape[1]:
+            raise ValueError(f"layer range must satisfy 0 <= first <= last < {ws.shape[1]}, got {first}..{last}")
+        delta = (strength * self.std[component] * self.components[component]).to(ws)  # [w_dim]
+        out = ws.clone()
+        out[:, first : last + 1] += delta
+        return out
+
+
+@dataclass
+class DirectionSet:
+    interfacegan: dict[str, LinearDirection] = field(default_factory=dict)
+    ganspace: GanSpace | None = None
