@@ -1,0 +1,84 @@
+"""The app builds without a server, says when the generator is missing, and serves its endpoints."""
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+from gradio_client import Client
+
+import app
+from nets.stylegan2 import Generator
+from pipelines.generate import generate, kernel_spectrum
+from pipelines.zoo import register_local_slot
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("assets")
+    torch.manual_seed(0)
+    Generator(size=16, style_dim=16, n_mlp=2, channels=[16, 16, 16]).save_pretrained(root / "zoo" / "tiny" / "generator")
+    (root / "zoos").mkdir()
+    manifest = root / "zoos" / "tiny.json"
+    manifest.write_text(json.dumps({"name": "tiny", "resolution": 16, "slots": {}}))
+    register_local_slot(manifest, "generator", root / "zoo" / "tiny" / "generator", options={"class": "Generator"})
+    return manifest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_blocks_build_without_a_server_and_name_their_endpoints(tiny_zoo):
+    demo = app.build_demo(str(tiny_zoo))
+    names = {dep.get("api_name") for dep in demo.config["dependencies"]}
+    assert {"generate", "kernel_spectrum", "zoo_status"} <= names
+
+
+def test_missing_generator_is_announced_not_faked(monkeypatch, tmp_path):
+    (tmp_path / "zoos").mkdir()
+    manifest = tmp_path / "zoos" / "empty.json"
+    manifest.write_text(json.dumps({"name": "empty", "resolution": 64, "slots": {
+        "generator": {"loader": "project", "options": {"class": "Generator"},
+                      "files": [{"path": "zoo/empty/generator", "filename": "model.safetensors"}]}}}))
+    monkeypatch.setattr(app, "DEFAULT_ZOO", str(manifest))
+    session = app.Session.open("ffhq", "cpu")  # offline here: falls back, and says both things
+    assert session.zoo.name == "empty"
+    assert "ffhq" in session.notice and "does not exist yet" in session.notice
+    with pytest.raises(app.gr.Error, match="No generator"):
+        session.generator()
+
+
+def test_pipelines_are_seeded_and_validated(tiny_zoo):
+    g = Generator.from_pretrained(tiny_zoo.parents[1] / "zoo" / "tiny" / "generator").eval()
+    a, b = generate(g, seed=5, count=3), generate(g, seed=5, count=3)
+    assert torch.equal(a.images, b.images) and a.images.shape == (3, 3, 16, 16) and a.seeds == [5, 6, 7]
+    torch.testing.assert_close(generate(g, seed=6, count=1).images[0], a.images[1])
+    mixed = generate(g, seed=5, count=2, mix_seed=99, inject_index=3)
+    assert torch.equal(mixed.ws[0, 3:], mixed.ws[1, 3:]) and not torch.equal(mixed.ws[0, :3], mixed.ws[1, :3])
+    with pytest.raises(ValueError):
+        generate(g, seed=0, count=0)
+    with pytest.raises(ValueError):
+        generate(g, seed=0, mix_seed=1, inject_index=g.num_ws)
+    spec = kernel_spectrum(g, samples=3)
+    assert len(spec.singular_values) == len(g.synthesis.convs)
+    for sv in spec.singular_values:
+        assert sv[0] == pytest.approx(1.0) and torch.all(sv[:-1] >= sv[1:] - 1e-6)
+
+
+def test_endpoints_through_gradio_client(tiny_zoo):
+    demo = app.build_demo(str(tiny_zoo)).queue()
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        gallery, info = client.predict(7, 3, 0.7, False, 1000, 2, api_name="/generate")
+        assert len(gallery) == 3 and "3 samples at 16 px" in info
+        rows = client.predict(api_name="/zoo_status")
+        assert rows["data"][0][:2] == ["generator", "✅ ready"]
+    finally:
+        demo.close()
