@@ -28,6 +28,8 @@ from nets.configs import EMOJI64, FFHQ1024
 from nets.stylegan2 import Generator
 from pipelines.runtime import tune_cpu_allocator
 
+from .readme import update_readme_block
+
 RESULTS = Path(__file__).resolve().parent / "results" / "generator.json"
 
 
@@ -89,6 +91,16 @@ def interleaved_ratio(base: Callable, other: Callable, repeats: int) -> tuple[fl
     return statistics.median(tb), statistics.median(to)
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def run(repeats: int) -> dict:
     torch.manual_seed(0)
     tput = conv_throughput(repeats)
@@ -121,7 +133,7 @@ def run(repeats: int) -> dict:
     rows.append({"case": "1024 px (FFHQ config-f) forward, batch 1", "seconds": t1024, "gflop": flops1024 / 1e9,
                  "efficiency": flops1024 / t1024 / 1e9 / peak})
     return {
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+        "machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(),
                     "torch": torch.__version__},
         "conv3x3_gflops": tput,
         "rows": rows,
@@ -147,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--readme", action="store_true", help="also write the table into README.md")
     args = parser.parse_args(argv)
     tuned = tune_cpu_allocator()
     result = run(args.repeats)
@@ -154,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))
+    if args.readme:
+        update_readme_block("generator", f"```\n$ python -m bench.generator\n```\n\n{table(result)}\n")
 
 
 if __name__ == "__main__":
