@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from torch import nn
 
+from .emoji_clip import EmojiClip
+from .emojinet import EmojiNet
 from .stylegan2 import Discriminator, Generator
 
-_CLASSES: dict[str, type[nn.Module]] = {"Generator": Generator, "Discriminator": Discriminator}
+_CLASSES: dict[str, type[nn.Module]] = {"Generator": Generator, "Discriminator": Discriminator, "EmojiNet": EmojiNet,
+                                       "EmojiClip": EmojiClip}
 
 
 def network_class(name: str) -> type[nn.Module]:

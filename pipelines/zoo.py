@@ -125,7 +125,7 @@ class Zoo:
         for name, spec in data["slots"].items():
             files = tuple(FileSpec(**f) for f in spec.get("files", []))
             self.slots[name] = SlotSpec(name, spec["loader"], files, spec.get("options", {}), spec.get("note", ""))
-        self._cache: dict[tuple[str, str], object] = {}
+        self._cache: dict[tuple, object] = {}
         self._lock = threading.Lock()
 
     # ---- status -------------------------------------------------------------------------
@@ -156,14 +156,15 @@ class Zoo:
 
     # ---- loading ------------------------------------------------------------------------
     def load(self, name: str, device: str | torch.device = "cpu") -> object:
-        """The slot's network (or data), loaded once per process and device."""
-        key = (name, str(device))
+        """The slot's network (or data), loaded once per process and device; slots that name the
+        same files with the same loader (perceptual, identity, parsing on emoji64) share one."""
+        spec = self._spec(name)
+        key = (spec.loader, spec.files, json.dumps(spec.options, sort_keys=True), str(device))
         with self._lock:
             if key not in self._cache:
                 status = self.slot_status(name)
                 if not status.available:
                     raise SlotUnavailable(f"{self.name}/{name}: {status.reason}")
-                spec = self.slots[name]
                 paths = [self.fetch(f) for f in spec.files]
                 obj = LOADERS[spec.loader](paths, spec.options)
                 if isinstance(obj, nn.Module):
