@@ -3,8 +3,8 @@
 One small CNN with three uses:
 - **identity**: a unit embedding trained so that the same emoji in either style (and any skin
   tone) lands close — its cosine stands in for ArcFace ID;
-- **attributes**: linear heads for skin tone, gender, age, hair and smiling — the edit-success
-  judge and the labeller for InterFaceGAN directions;
+- **attributes**: linear heads (on the pooled outputs of stages 2–5) for skin tone, gender, age,
+  hair and smiling — the edit-success judge and the labeller for InterFaceGAN directions;
 - **features**: the outputs of its five stages — their distance stands in for LPIPS and for
   GaNI's multi-layer parsing loss.
 
@@ -49,7 +49,8 @@ class EmojiNet(nn.Module, PyTorchModelHubMixin):
             _block(3 if i == 0 else widths[i - 1], w, 1 if i == 0 else 2, 1 if i == 0 else 2) for i, w in enumerate(widths)
         )
         self.embed = nn.Linear(widths[-1], embed_dim)
-        self.heads = nn.ModuleDict({k: nn.Linear(widths[-1], len(v)) for k, v in self.attributes.items()})
+        pooled = sum(widths[1:])  # attribute heads read every stage after the first: colour lives early
+        self.heads = nn.ModuleDict({k: nn.Linear(pooled, len(v)) for k, v in self.attributes.items()})
 
     def features(self, x: Tensor) -> list[Tensor]:
         """The five stage outputs [B, C_l, 64/2^l, 64/2^l]."""
@@ -62,11 +63,11 @@ class EmojiNet(nn.Module, PyTorchModelHubMixin):
 
     def forward(self, x: Tensor) -> dict[str, Tensor | list[Tensor] | dict[str, Tensor]]:
         feats = self.features(x)
-        pooled = feats[-1].mean((2, 3))  # [B, C]
+        multi = torch.cat([f.mean((2, 3)) for f in feats[1:]], dim=1)  # [B, Σ C_l]
         return {
             "features": feats,
-            "embedding": F.normalize(self.embed(pooled), dim=1),  # [B, D], unit length
-            "logits": {k: head(pooled) for k, head in self.heads.items()},  # [B, n_values]
+            "embedding": F.normalize(self.embed(feats[-1].mean((2, 3))), dim=1),  # [B, D], unit length
+            "logits": {k: head(multi) for k, head in self.heads.items()},  # [B, n_values]
         }
 
     def identity(self, x: Tensor) -> Tensor:

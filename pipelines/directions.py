@@ -49,3 +49,19 @@ class GanSpace:
 class DirectionSet:
     interfacegan: dict[str, LinearDirection] = field(default_factory=dict)
     ganspace: GanSpace | None = None
+
+
+def load_directions(path) -> DirectionSet:
+    """A project direction file (train/directions.py): safetensors with interfacegan.<name> and ganspace.*."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    out = DirectionSet()
+    for key, value in tensors.items():
+        if key.startswith("interfacegan."):
+            name = key.split(".", 1)[1]
+            out.interfacegan[name] = LinearDirection(name, value.float())
+    if "ganspace.components" in tensors:
+        out.ganspace = GanSpace(tensors["ganspace.mean"].float(), tensors["ganspace.components"].float(),
+                                tensors["ganspace.std"].float())
+    return out

@@ -246,6 +246,12 @@ def _load_directions(paths: list[Path], options: dict) -> object:
     return load_official_directions(dict(zip(options["names"], paths)))
 
 
+def _load_project_directions(paths: list[Path], options: dict) -> object:
+    from .directions import load_directions
+
+    return load_directions(next(p for p in paths if p.suffix == ".safetensors"))
+
+
 def _load_open_clip(paths: list[Path], options: dict) -> object:
     """One or more OpenAI CLIP towers in open_clip (ffhq: ViT-B/32 and ViT-B/16)."""
     import open_clip
@@ -257,6 +263,7 @@ LOADERS: dict[str, Callable[[list[Path], dict], object]] = {
     "project": _load_project_network,
     "stylegan2_rosinality": _load_rosinality,
     "official_directions": _load_directions,
+    "project_directions": _load_project_directions,
     "open_clip": _load_open_clip,
 }
 

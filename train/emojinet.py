@@ -151,7 +151,7 @@ A {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M-parameter CNN (`nets/em
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=45)
     p.add_argument("--batch", type=int, default=48, help="emoji per step (each in both styles)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,40 @@
+"""Image and distribution metrics (DESIGN §5). Images come in as [B, 3, H, W] in [-1, 1]."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def mse(x: Tensor, y: Tensor) -> Tensor:
+    """Mean squared error of images mapped to [0, 1].  -> [B]"""
+    return ((x - y) / 2).square().mean((1, 2, 3))
+
+
+def ssim(x: Tensor, y: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """SSIM (Wang et al. 2004) on [0, 1] images, Gaussian window, channel mean.  -> [B]"""
+    x, y = (x + 1) / 2, (y + 1) / 2
+    c = x.shape[1]
+    g = torch.exp(-((torch.arange(window, dtype=x.dtype, device=x.device) - window // 2) ** 2) / (2 * sigma**2))
+    g = g / g.sum()
+    kernel = (g[:, None] * g[None, :]).expand(c, 1, window, window)
+    blur = lambda t: F.conv2d(t, kernel, groups=c)  # noqa: E731  valid region only
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return s.mean((1, 2, 3))
+
+
+def frechet_distance(a: Tensor, b: Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets [N, D] and [M, D].
+
+    ‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa^½ Σb Σa^½)^½), in float64 through symmetric eigendecompositions.
+    """
+    a, b = a.double(), b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.t()), torch.cov(b.t())
+    vals, vecs = torch.linalg.eigh(cov_a)
+    root_a = vecs @ torch.diag(vals.clamp(min=0).sqrt()) @ vecs.t()
+    middle = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
+    return float((mu_a - mu_b).square().sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * middle)

@@ -1,0 +1,36 @@
+"""Metrics against closed forms."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from pipelines.metrics import frechet_distance, mse, ssim
+
+
+def test_mse_is_on_the_unit_range():
+    x = torch.full((2, 3, 8, 8), -1.0)
+    assert torch.allclose(mse(x, -x), torch.ones(2))  # black vs white
+    assert torch.allclose(mse(x, x), torch.zeros(2))
+
+
+def test_ssim_closed_form_and_noise_order():
+    a, b = 0.2, 0.7  # constant images: SSIM = (2ab + c1) / (a² + b² + c1)
+    x = torch.full((1, 3, 16, 16), 2 * a - 1, dtype=torch.float64)
+    y = torch.full((1, 3, 16, 16), 2 * b - 1, dtype=torch.float64)
+    expected = (2 * a * b + 0.01**2) / (a * a + b * b + 0.01**2)
+    assert ssim(x, y).item() == pytest.approx(expected, rel=1e-5)
+    img = torch.rand(1, 3, 32, 32) * 2 - 1
+    scores = [ssim(img, (img + s * torch.randn_like(img)).clamp(-1, 1)).item() for s in (0.0, 0.05, 0.2, 0.5)]
+    assert scores[0] == pytest.approx(1.0, abs=1e-6) and scores == sorted(scores, reverse=True)
+
+
+def test_frechet_distance_matches_the_textbook_formula():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(500, 6, generator=g), torch.randn(400, 6, generator=g) * 1.5 + 0.3
+    mu_a, mu_b = a.double().mean(0).numpy(), b.double().mean(0).numpy()
+    ca, cb = np.cov(a.double().numpy(), rowvar=False), np.cov(b.double().numpy(), rowvar=False)
+    ref = ((mu_a - mu_b) ** 2).sum() + np.trace(ca + cb - 2 * scipy.linalg.sqrtm(ca @ cb).real)
+    assert frechet_distance(a, b) == pytest.approx(ref, rel=1e-6)
+    assert abs(frechet_distance(a, a)) < 1e-8

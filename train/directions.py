@@ -1,0 +1,168 @@
+"""Fit the emoji64 editing directions: InterFaceGAN boundaries from EmojiNet labels, GANSpace PCA of W.
+
+    python -m train.directions           # needs the shipped generator and EmojiNet
+
+InterFaceGAN (Shen et al. 2020, §3): sample w = mapping(z), render, score every sample with an
+EmojiNet attribute head (logit of the positive value minus the negative one), take the most
+positive and most negative 15 % as the two classes and fit a linear boundary in W (L2-regularised
+logistic regression, the SVM's smooth sibling); the unit normal is the direction. An attribute
+pair is kept only when both classes hold at least 100 samples that the head itself calls that
+value ("enough labels").
+
+GANSpace (Härkönen et al. 2020): PCA of W from the same samples; components, their standard
+deviations and the mean.
+
+Each InterFaceGAN direction is then scored on 200 fresh samples at the fixed strength
+α = 2 σ (σ: the std of w·n over samples): the fraction whose head score rises, and the mean
+EmojiNet identity cosine between the original and the edited sample.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from nets.emojinet import ATTRIBUTES, EmojiNet
+from nets.stylegan2 import Generator
+from pipelines.directions import DirectionSet, GanSpace, LinearDirection
+from pipelines.runtime import tune_cpu_allocator
+from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
+
+EXPORT = ASSETS / "zoo" / "emoji64" / "directions"
+
+
+@dataclass(frozen=True)
+class AttributePair:
+    name: str
+    head: str
+    positive: str
+    negative: str
+
+
+CANDIDATES = (
+    AttributePair("smile", "smiling", "yes", "no"),
+    AttributePair("gender", "gender", "woman", "man"),
+    AttributePair("age", "age", "older", "adult"),
+    AttributePair("child", "age", "child", "adult"),
+    AttributePair("skin_tone", "skin", "dark", "light"),
+    AttributePair("white_hair", "hair", "white", "n.a."),
+    AttributePair("blond_hair", "hair", "blond", "n.a."),
+    AttributePair("red_hair", "hair", "red", "n.a."),
+    AttributePair("curly_hair", "hair", "curly", "n.a."),
+    AttributePair("bald", "hair", "bald", "n.a."),
+)
+
+
+def head_score(logits: dict[str, torch.Tensor], pair: AttributePair) -> torch.Tensor:
+    values = ATTRIBUTES[pair.head]
+    lg = logits[pair.head]
+    return lg[:, values.index(pair.positive)] - lg[:, values.index(pair.negative)]  # [B]
+
+
+@torch.no_grad()
+def sample_and_score(G: Generator, net: EmojiNet, n: int, seed: int, batch: int = 100) -> tuple[torch.Tensor, dict]:
+    gen = torch.Generator().manual_seed(seed)
+    ws, logits = [], {k: [] for k in ATTRIBUTES}
+    for start in range(0, n, batch):
+        z = torch.randn(min(batch, n - start), G.z_dim, generator=gen)
+        w = G.mapping(z)
+        out = net(G.synthesis(G.broadcast(w)).clamp(-1, 1))
+        ws.append(w)
+        for k in ATTRIBUTES:
+            logits[k].append(out["logits"][k])
+    return torch.cat(ws), {k: torch.cat(v) for k, v in logits.items()}
+
+
+def fit_boundary(w: torch.Tensor, labels: torch.Tensor, l2: float = 1e-3, steps: int = 300) -> torch.Tensor:
+    """Unit normal of an L2-regularised logistic-regression boundary in W.  w [N, D], labels {0,1} [N] -> [D]"""
+    mean, std = w.mean(0), w.std(0) + 1e-6
+    x = (w - mean) / std
+    weight = torch.zeros(w.shape[1], requires_grad=True)
+    bias = torch.zeros((), requires_grad=True)
+    opt = torch.optim.LBFGS([weight, bias], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(x @ weight + bias, labels.float()) + l2 * weight.square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    normal = weight.detach() / std  # back to W coordinates: x·weight = (w − mean)·(weight / std)
+    return normal / normal.norm()
+
+
+@torch.no_grad()
+def evaluate_direction(G: Generator, net: EmojiNet, pair: AttributePair, direction: LinearDirection,
+                       strength: float, n: int = 200, seed: int = 12345) -> dict:
+    """Fraction of n samples whose head score rises at +strength, and the identity cosine kept."""
+    w = G.mapping(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)))
+    ws = G.broadcast(w)
+    before = net(G.synthesis(ws).clamp(-1, 1))
+    after = net(G.synthesis(direction.apply(ws, strength)).clamp(-1, 1))
+    rises = (head_score(after["logits"], pair) > head_score(before["logits"], pair)).float().mean().item()
+    cosine = (before["embedding"] * after["embedding"]).sum(1).mean().item()
+    return {"success": rises, "identity_cosine": cosine, "strength": strength}
+
+
+def fit_all(G: Generator, net: EmojiNet, n: int = 10000, seed: int = 0, top: float = 0.15,
+            min_count: int = 100) -> tuple[DirectionSet, dict]:
+    w, logits = sample_and_score(G, net, n, seed)
+    directions = DirectionSet()
+    report = {}
+    k = int(top * n)
+    for pair in CANDIDATES:
+        score = head_score(logits, pair)
+        order = score.argsort()
+        neg, pos = order[:k], order[-k:]
+        pred = logits[pair.head].argmax(1)
+        values = ATTRIBUTES[pair.head]
+        n_pos = int((pred[pos] == values.index(pair.positive)).sum())
+        n_neg = int((pred[neg] == values.index(pair.negative)).sum())
+        if min(n_pos, n_neg) < min_count:
+            report[pair.name] = {"kept": False, "confident_positive": n_pos, "confident_negative": n_neg}
+            continue
+        idx = torch.cat([neg, pos])
+        labels = torch.cat([torch.zeros(k), torch.ones(k)])
+        normal = fit_boundary(w[idx], labels)
+        sigma = (w @ normal).std().item()
+        direction = LinearDirection(pair.name, normal[None])
+        directions.interfacegan[pair.name] = direction
+        report[pair.name] = {"kept": True, "confident_positive": n_pos, "confident_negative": n_neg,
+                             **evaluate_direction(G, net, pair, direction, 2 * sigma)}
+    centred = w - w.mean(0)
+    _, s, v = torch.linalg.svd(centred, full_matrices=False)
+    directions.ganspace = GanSpace(w.mean(0), v[:32], s[:32] / (n - 1) ** 0.5)
+    return directions, report
+
+
+def save_directions(directions: DirectionSet, report: dict, folder=EXPORT) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"interfacegan.{k}": d.vector.contiguous() for k, d in directions.interfacegan.items()}
+    gs = directions.ganspace
+    tensors |= {"ganspace.mean": gs.mean, "ganspace.components": gs.components.contiguous(), "ganspace.std": gs.std}
+    save_file(tensors, str(folder / "directions.safetensors"))
+    (folder / "directions.json").write_text(json.dumps({"interfacegan": report}, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--samples", type=int, default=10000)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    tune_cpu_allocator()
+    zoo = open_zoo("emoji64")
+    G, net = zoo.load("generator"), zoo.load("perceptual")
+    directions, report = fit_all(G, net, args.samples, args.seed)
+    save_directions(directions, report)
+    print(json.dumps(report, indent=1))
+    register_local_slot(ZOOS_DIR / "emoji64.json", "directions", EXPORT, loader="project_directions",
+                        note="InterFaceGAN (EmojiNet-labelled) and GANSpace directions, fitted by train/directions.py")
+
+
+if __name__ == "__main__":
+    main()
