@@ -72,9 +72,9 @@ def synthesis_flops(g: Generator) -> float:
 
 def residuals(g: Generator, batch: int, rank: int, shared: bool) -> dict:
     n = 1 if shared else batch
-    return {i: ((0.01 * torch.randn(n, rank, l.conv.out_channels)).requires_grad_(),
-                (0.01 * torch.randn(n, rank, l.conv.in_channels)).requires_grad_())
-            for i, l in enumerate(g.synthesis.convs)}
+    return {i: ((0.01 * torch.randn(n, rank, layer.conv.out_channels)).requires_grad_(),
+                (0.01 * torch.randn(n, rank, layer.conv.in_channels)).requires_grad_())
+            for i, layer in enumerate(g.synthesis.convs)}
 
 
 def interleaved_ratio(base: Callable, other: Callable, repeats: int) -> tuple[float, float]:

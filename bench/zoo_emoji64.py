@@ -55,7 +55,8 @@ def generator_fd(G, clip, net: EmojiNet, data: EmojiBench, samples: int = 2000, 
     out = {}
     for name, images in sets.items():
         fc, fe = _embed(images, clip, net)
-        out[name] = {"count": len(images), "fd_clip": frechet_distance(fc, ref_clip), "fd_emojinet": frechet_distance(fe, ref_net)}
+        out[name] = {"count": len(images), "fd_clip": frechet_distance(fc, ref_clip),
+                     "fd_emojinet": frechet_distance(fe, ref_net)}
     out["floor_met"] = out["samples"]["fd_clip"] < out["twitter_train"]["fd_clip"]
     return out
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from torch import nn
 
+from .e4e import E4EEncoder
 from .emoji_clip import EmojiClip
 from .emojinet import EmojiNet
 from .stylegan2 import Discriminator, Generator
 
 _CLASSES: dict[str, type[nn.Module]] = {"Generator": Generator, "Discriminator": Discriminator, "EmojiNet": EmojiNet,
-                                       "EmojiClip": EmojiClip}
+                                       "EmojiClip": EmojiClip, "E4EEncoder": E4EEncoder}
 
 
 def network_class(name: str) -> type[nn.Module]:

@@ -27,7 +27,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
 from .filters import DEFAULT_TAPS, blur, fir_kernel, upsample2x
-from .layers import SQRT2, EqualConv2d, EqualLinear, lrelu, pixel_norm
+from .layers import SQRT2, EqualConv2d, EqualLinear, pixel_norm
 from .modconv import LowRankFactors, ModulatedConv2d
 
 NOISE_MODES = ("const", "random", "none")

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from nets.e4e import E4E_FFHQ, E4EEncoder
 from nets.filters import fir_kernel
 from nets.stylegan2 import Generator
 
@@ -150,6 +151,36 @@ def load_rosinality_generator(path: str | Path, lr_mlp: float = 0.01) -> Generat
     """Read an official .pt file (tensors only) and convert it."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     return convert_rosinality_generator(ckpt, lr_mlp)
+
+
+def convert_official_e4e(ckpt: Mapping) -> E4EEncoder:
+    """{"state_dict": {"encoder.*", "decoder.*"}, "latent_avg": [18, 512], ...} -> E4EEncoder (FFHQ).
+
+    The encoder tensors must match the official IR-SE50 layout key for key; the decoder half is
+    the generator, which the zoo's generator slot loads on its own.
+    """
+    if "state_dict" not in ckpt:
+        raise ValueError(f"expected an e4e checkpoint with 'state_dict', got keys {sorted(ckpt)[:8]}")
+    encoder = E4EEncoder(**E4E_FFHQ)
+    state = {k[len("encoder."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("encoder.")}
+    expected = {k: tuple(v.shape) for k, v in encoder.state_dict().items() if k != "w_avg"}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in expected.keys() & state.keys() if tuple(state[k].shape) != expected[k])
+    if missing or unexpected or wrong:
+        raise ValueError(f"not the official e4e encoder layout: missing {missing[:6]}, unexpected {unexpected[:6]}, "
+                         f"wrong shape {wrong[:6]}")
+    latent_avg = ckpt.get("latent_avg")
+    if latent_avg is None:
+        raise ValueError("the e4e checkpoint has no latent_avg")
+    state["w_avg"] = latent_avg.float().reshape(E4E_FFHQ["num_ws"], -1) if latent_avg.ndim == 2 else \
+        latent_avg.float().reshape(1, -1).expand(E4E_FFHQ["num_ws"], -1)
+    encoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+    return encoder.eval()
+
+
+def load_official_e4e(path: str | Path) -> E4EEncoder:
+    return convert_official_e4e(torch.load(path, map_location="cpu", weights_only=True))
 
 
 def load_official_directions(files: Mapping[str, str | Path]) -> DirectionSet:

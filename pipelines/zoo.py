@@ -240,6 +240,12 @@ def _load_rosinality(paths: list[Path], options: dict) -> nn.Module:
     return load_rosinality_generator(paths[0], options.get("lr_mlp", 0.01))
 
 
+def _load_e4e(paths: list[Path], options: dict) -> nn.Module:
+    from .converters import load_official_e4e
+
+    return load_official_e4e(paths[0])
+
+
 def _load_directions(paths: list[Path], options: dict) -> object:
     from .converters import load_official_directions
 
@@ -262,6 +268,7 @@ def _load_open_clip(paths: list[Path], options: dict) -> object:
 LOADERS: dict[str, Callable[[list[Path], dict], object]] = {
     "project": _load_project_network,
     "stylegan2_rosinality": _load_rosinality,
+    "e4e_official": _load_e4e,
     "official_directions": _load_directions,
     "project_directions": _load_project_directions,
     "open_clip": _load_open_clip,

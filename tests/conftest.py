@@ -18,3 +18,16 @@ def shared() -> Path:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def emojibench():
+    """The EmojiBench dataset, built on first use (npm, about 10 s) where the machine lacks it."""
+    from train.data_emoji import build, default_root, install_packages, load_emojibench
+
+    try:
+        return load_emojibench()
+    except FileNotFoundError:
+        root = default_root()
+        build(root, install_packages(root))
+        return load_emojibench()

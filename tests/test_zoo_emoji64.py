@@ -22,11 +22,8 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def emoji_images():
-    from train.data_emoji import load_emojibench
-
-    data = load_emojibench()
-    return data.tensor(data.google[data.indices("test")[::12]])  # 17 test emoji
+def emoji_images(emojibench):
+    return emojibench.tensor(emojibench.google[emojibench.indices("test")[::12]])  # 17 test emoji
 
 
 @torch.no_grad()
@@ -44,11 +41,9 @@ def test_perceptual_distance_grows_with_blur_and_noise(emoji_images):
 
 
 @torch.no_grad()
-def test_identity_is_style_and_skin_agnostic(emoji_images):
-    from train.data_emoji import load_emojibench
-
+def test_identity_is_style_and_skin_agnostic(emojibench):
     net = open_zoo("emoji64").load("identity")
-    data = load_emojibench()
+    data = emojibench
     test = data.indices("test")
     by_base: dict[str, list[int]] = {}
     for i in test:

@@ -16,7 +16,6 @@ skin-tone variant of that emoji in the top five).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import random
@@ -36,6 +35,7 @@ from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
 from .augment import _translation
 from .checkpoint import load_state, save_state
 from .data_emoji import EmojiBench, default_root, load_emojibench
+from .export import save_network
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "clip"
 CONTEXT = EMOJI_CLIP["text"]["context_length"]
@@ -106,7 +106,8 @@ def train(args: argparse.Namespace) -> tuple[EmojiClip, dict]:
         rows = torch.randint(len(tr), (args.batch,))
         style = torch.randint(2, (args.batch,))
         x = torch.where(style[:, None, None, None] == 0, images["google"][rows], images["twitter"][rows])
-        texts = [rng.choice(captions(data.records[tr[r]], ("google", "twitter")[s])) for r, s in zip(rows.tolist(), style.tolist())]
+        texts = [rng.choice(captions(data.records[tr[r]], ("google", "twitter")[s]))
+                 for r, s in zip(rows.tolist(), style.tolist())]
         img = model.encode_image(_translation(x, ratio=4 / 64))
         txt = model.encode_text(tokenize(texts, CONTEXT))
         logits = model.logit_scale * img @ txt.t()  # [B, B]
@@ -131,16 +132,10 @@ def train(args: argparse.Namespace) -> tuple[EmojiClip, dict]:
 
 
 def export(model: EmojiClip, metrics: dict, meta: dict, args: argparse.Namespace) -> None:
-    half = copy.deepcopy(model).half().float()
     x = EmojiBench.tensor(load_emojibench().google[:64])
-    with torch.no_grad():
-        drift = (half.encode_image(x) - model.encode_image(x)).norm(dim=1).max().item()
-    use_half = drift < 1e-2
-    (copy.deepcopy(model).half() if use_half else model).save_pretrained(EXPORT)
-    info = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60, "fp16": use_half,
-            "fp16_max_embedding_change": drift, "command": "python -m train.clip",
-            "args": {k: str(v) for k, v in vars(args).items()}}
-    (EXPORT / "training.json").write_text(json.dumps(info, indent=1) + "\n")
+    record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60,
+              "command": "python -m train.clip", "args": vars(args)}
+    use_half, drift = save_network(model, EXPORT, lambda m: m.encode_image(x), 1e-2, record)
     (EXPORT / "README.md").write_text(f"""# Emoji CLIP (emoji64 `clip` slot)
 
 open_clip's `CLIP` class with the `EMOJI_CLIP` config (`nets/configs.py`): ViT 64 px / 8 px patches,

@@ -15,7 +15,6 @@ the same emoji) and per-attribute accuracy over both styles.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import time
@@ -32,6 +31,7 @@ from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
 from .augment import _translation
 from .checkpoint import load_state, save_state
 from .data_emoji import EmojiBench, default_root, load_emojibench
+from .export import save_network
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "emojinet"
 
@@ -119,15 +119,10 @@ def train(args: argparse.Namespace) -> EmojiNet:
 
 
 def export(net: EmojiNet, metrics: dict, meta: dict, args: argparse.Namespace) -> None:
-    half = copy.deepcopy(net).half().float()
     x = EmojiBench.tensor(load_emojibench().google[:64])
-    with torch.no_grad():
-        drift = (half.identity(x) - net.identity(x)).norm(dim=1).max().item()
-    use_half = drift < 1e-2
-    (copy.deepcopy(net).half() if use_half else net).save_pretrained(EXPORT)
-    card = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60, "fp16": use_half,
-            "fp16_max_embedding_change": drift, "command": "python -m train.emojinet", "args": vars(args) | {"run_dir": str(args.run_dir)}}
-    (EXPORT / "training.json").write_text(json.dumps(card, indent=1) + "\n")
+    record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60,
+              "command": "python -m train.emojinet", "args": vars(args)}
+    use_half, drift = save_network(net, EXPORT, lambda m: m.identity(x), 1e-2, record)
     (EXPORT / "README.md").write_text(f"""# EmojiNet (emoji64 perceptual / identity / parsing)
 
 A {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M-parameter CNN (`nets/emojinet.py`): five stages

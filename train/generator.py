@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import math
 import os
 import time
 from pathlib import Path
@@ -35,6 +33,7 @@ from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
 from .augment import diff_augment
 from .checkpoint import load_state, save_state
 from .data_emoji import default_root, load_emojibench
+from .export import save_network
 
 EXPORT_DIR = ASSETS / "zoo" / "emoji64"
 
@@ -176,19 +175,12 @@ def export(args: argparse.Namespace) -> None:
     if meta is None:
         raise SystemExit(f"no training state in {args.run_dir}")
     G_ema.eval()
-    half = copy.deepcopy(G_ema).half().float()  # what an fp16 file loads back as
-    z = torch.randn(64, G_ema.z_dim, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ws = G_ema.broadcast(G_ema.mapping(z))
-        err = (half.synthesis(ws) - G_ema.synthesis(ws)).abs().max().item()
-    use_half = err < 2 / 255  # under one 8-bit level in [-1, 1] units
-    for name, net in (("generator", G_ema), ("discriminator", D)):
-        folder = EXPORT_DIR / name
-        (net.half() if use_half else net).save_pretrained(folder)
+    ws = G_ema.broadcast(G_ema.mapping(torch.randn(64, G_ema.z_dim, generator=torch.Generator().manual_seed(0))))
+    record = {"meta": meta, "command": "python -m train.generator --export"}
+    use_half, err = save_network(G_ema, EXPORT_DIR / "generator", lambda g: g.synthesis(ws), 2 / 255, record)
+    save_network(D, EXPORT_DIR / "discriminator", lambda d: d(G_ema.synthesis(ws)), 1e-2, {"meta": meta})
     sample_grid(G_ema, EXPORT_DIR / "generator" / "samples.png")
     sample_grid(G_ema, EXPORT_DIR / "generator" / "samples_psi07.png", psi=0.7)
-    card = {"meta": meta, "fp16": use_half, "fp16_max_abs_image_error": err}
-    (EXPORT_DIR / "generator" / "training.json").write_text(json.dumps(card, indent=1) + "\n")
     _write_card(EXPORT_DIR / "generator" / "README.md", meta, use_half, err)
     manifest = ZOOS_DIR / "emoji64.json"
     register_local_slot(manifest, "generator", EXPORT_DIR / "generator", options={"class": "Generator"},
