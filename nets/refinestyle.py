@@ -1,0 +1,132 @@
+"""RefineStyle encoders (Xia et al., §3.2–3.3): W+ codes and low-rank kernel residuals from an image.
+
+One-stage (§3.2): multi-resolution image features -> (a) W+ queries, initialised by a trainable
+copy of the mapping network from fixed Gaussian noise and updated by three transformer blocks
+(self-attention among the queries, then cross-attention to the image features), and (b) N_r × L
+residual tokens updated by three *grouped* blocks — self-attention only within each refined
+layer's group of L tokens, cross-attention to all image features, 4 heads — then two projection
+heads per layer map the tokens to P [L, C_out] and Q [L, C_in]. Learnable scalings A, B [N_r, L]
+(initialised small) give P̂ = A ⊙ P, Q̂ = B ⊙ Q, and ΔW = P̂ᵀ Q̂ (Eq. 3) enters the refined
+modulated convolution (nets/modconv.py). ToRGB layers are not refined.
+
+Two-stage (§3.3): the same residual branch on the 6-channel input [I, Î₀] (the image and a frozen
+base inverter's reconstruction); the base inverter's w₀⁺ is kept, so `predict_w=False`.
+"""
+from __future__ import annotations
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import Tensor, nn
+
+from .modconv import LowRankFactors
+from .stylegan2 import MappingNetwork
+
+
+class ImageFeatures(nn.Module):
+    """A strided CNN whose last three stages become one token sequence for cross-attention."""
+
+    def __init__(self, in_channels: int, widths: list[int], d_model: int, input_size: int) -> None:
+        super().__init__()
+        cin = in_channels
+        self.stages = nn.ModuleList()
+        for w in widths:
+            self.stages.append(nn.Sequential(
+                nn.Conv2d(cin, w, 3, 2, 1), nn.GroupNorm(8, w), nn.SiLU(),
+                nn.Conv2d(w, w, 3, 1, 1), nn.GroupNorm(8, w), nn.SiLU(),
+            ))
+            cin = w
+        self.proj = nn.ModuleList(nn.Conv2d(w, d_model, 1) for w in widths[-3:])
+        sizes = [input_size // 2 ** (len(widths) - 2 + i) for i in range(3)]  # the last three stages' sides
+        self.pos = nn.ParameterList(nn.Parameter(torch.randn(s * s, d_model) * 0.02) for s in sizes)
+
+    def forward(self, x: Tensor) -> Tensor:  # [B, C_in, S, S] -> [B, T, d]
+        outs = []
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        tokens = [proj(f).flatten(2).transpose(1, 2) + pos for proj, f, pos in zip(self.proj, outs[-3:], self.pos)]
+        return torch.cat(tokens, dim=1)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: self-attention (optionally masked), cross-attention, MLP."""
+
+    def __init__(self, d: int, heads: int) -> None:
+        super().__init__()
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.self_attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.cross_attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+    def forward(self, x: Tensor, memory: Tensor, mask: Tensor | None = None) -> Tensor:  # [B, N, d]
+        h = self.norm1(x)
+        x = x + self.self_attn(h, h, h, attn_mask=mask, need_weights=False)[0]
+        x = x + self.cross_attn(self.norm2(x), memory, memory, need_weights=False)[0]
+        return x + self.mlp(self.norm3(x))
+
+
+def group_mask(groups: int, size: int) -> Tensor:
+    """Boolean [G·L, G·L] mask, True where attention is *not* allowed: tokens see only their group."""
+    ids = torch.arange(groups).repeat_interleave(size)
+    return ids[:, None] != ids[None, :]
+
+
+class RefineStyleEncoder(nn.Module, PyTorchModelHubMixin):
+    """image -> (W+ codes or None, {conv layer index: (P̂ [B, L, C_out], Q̂ [B, L, C_in])}).
+
+    layer_channels: (C_in, C_out) of every generator conv layer; refined_layers picks N_r of them.
+    grouped=False lets every token attend to every other (the paper's "without grouping" ablation);
+    learn_scalings=False freezes A, B at their initial value (the "without scalings" ablation).
+    """
+
+    def __init__(self, num_ws: int, w_dim: int, z_dim: int, n_mlp: int, layer_channels: list[list[int]],
+                 refined_layers: list[int], rank: int = 16, d_model: int = 256, heads: int = 4,
+                 widths: list[int] | None = None, input_size: int = 64, input_channels: int = 3,
+                 predict_w: bool = True, grouped: bool = True, learn_scalings: bool = True,
+                 scaling_init: float = 0.01) -> None:
+        super().__init__()
+        self.num_ws, self.w_dim, self.rank = num_ws, w_dim, rank
+        self.refined_layers, self.predict_w, self.grouped = list(refined_layers), predict_w, grouped
+        self.features = ImageFeatures(input_channels, list(widths or [64, 128, 192, 256]), d_model, input_size)
+        if predict_w:
+            self.mapping = MappingNetwork(z_dim, w_dim, n_mlp)
+            self.register_buffer("query_noise", torch.randn(num_ws, z_dim))
+            self.w_in = nn.Linear(w_dim, d_model)
+            self.w_blocks = nn.ModuleList(Block(d_model, heads) for _ in range(3))
+            self.w_out = nn.Linear(d_model, w_dim)
+            nn.init.zeros_(self.w_out.weight)  # start from the mapping network's codes
+            nn.init.zeros_(self.w_out.bias)
+        n_r = len(refined_layers)
+        self.tokens = nn.Parameter(torch.randn(n_r * rank, d_model) * 0.02)
+        self.token_blocks = nn.ModuleList(Block(d_model, heads) for _ in range(3))
+        self.p_heads = nn.ModuleList(nn.Linear(d_model, layer_channels[i][1]) for i in refined_layers)
+        self.q_heads = nn.ModuleList(nn.Linear(d_model, layer_channels[i][0]) for i in refined_layers)
+        self.scale_a = nn.Parameter(torch.full((n_r, rank), scaling_init), requires_grad=learn_scalings)
+        self.scale_b = nn.Parameter(torch.full((n_r, rank), scaling_init), requires_grad=learn_scalings)
+        mask = group_mask(n_r, rank) if grouped else torch.zeros(n_r * rank, n_r * rank, dtype=torch.bool)
+        self.register_buffer("mask", mask, persistent=False)
+
+    def initial_codes(self) -> Tensor:
+        """The queries' starting W+ codes: mapping(fixed noise).  -> [num_ws, w_dim]"""
+        return self.mapping(self.query_noise)
+
+    def forward(self, img: Tensor) -> tuple[Tensor | None, dict[int, LowRankFactors]]:
+        memory = self.features(img)  # [B, T, d]
+        b = img.shape[0]
+        ws = None
+        if self.predict_w:
+            w0 = self.initial_codes()  # [num_ws, w_dim]
+            q = self.w_in(w0)[None].expand(b, -1, -1)
+            for block in self.w_blocks:
+                q = block(q, memory)
+            ws = w0[None] + self.w_out(q)  # [B, num_ws, w_dim]
+        t = self.tokens[None].expand(b, -1, -1)
+        for block in self.token_blocks:
+            t = block(t, memory, self.mask)
+        residuals = {}
+        for r, layer in enumerate(self.refined_layers):
+            tr = t[:, r * self.rank : (r + 1) * self.rank]  # [B, L, d]
+            p = self.p_heads[r](tr) * self.scale_a[r][None, :, None]  # P̂ = A ⊙ P  [B, L, C_out]
+            q_ = self.q_heads[r](tr) * self.scale_b[r][None, :, None]  # Q̂ = B ⊙ Q  [B, L, C_in]
+            residuals[layer] = (p, q_)
+        return ws, residuals

@@ -1,0 +1,53 @@
+"""RefineStyle encoders: shapes, grouped attention, scalings, and a residual the generator accepts."""
+from __future__ import annotations
+
+import torch
+
+from nets.refinestyle import RefineStyleEncoder, group_mask
+from nets.stylegan2 import Generator
+
+
+def _tiny(**kw) -> tuple[Generator, RefineStyleEncoder]:
+    g = Generator(size=16, style_dim=16, n_mlp=2, channels=[16, 16, 8]).eval()
+    chans = [[c.conv.in_channels, c.conv.out_channels] for c in g.synthesis.convs]
+    enc = RefineStyleEncoder(g.num_ws, 16, 16, 2, chans, refined_layers=[2, 3, 4], rank=4, d_model=32,
+                             widths=[16, 16, 32, 32], input_size=16, **kw)
+    return g, enc
+
+
+def test_group_mask_is_block_diagonal():
+    m = group_mask(3, 2)
+    assert m.shape == (6, 6) and not m[0, 1] and m[0, 2] and not m[5, 4] and m[5, 0]
+
+
+def test_outputs_fit_the_generator_and_start_at_the_mapping_codes():
+    g, enc = _tiny()
+    img = torch.rand(2, 3, 16, 16) * 2 - 1
+    ws, residuals = enc(img)
+    assert ws.shape == (2, g.num_ws, 16)
+    torch.testing.assert_close(ws, enc.initial_codes()[None].expand(2, -1, -1))  # zero-initialised head
+    assert sorted(residuals) == [2, 3, 4]
+    assert residuals[3][0].shape == (2, 4, 8) and residuals[3][1].shape == (2, 4, 16)
+    out = g.synthesis(ws, residuals=residuals)
+    assert out.shape == (2, 3, 16, 16)
+    out.square().mean().backward()
+    assert enc.scale_a.grad.abs().sum() > 0 and enc.scale_b.grad.abs().sum() > 0 and enc.tokens.grad.abs().sum() > 0
+
+
+def test_grouping_isolates_layers_and_scalings_can_be_frozen():
+    _, enc = _tiny()
+    img = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        _, base = enc(img)
+        enc.tokens[0:4] += 1.0  # perturb layer 2's group only
+        _, moved = enc(img)
+    assert not torch.allclose(moved[2][0], base[2][0])
+    torch.testing.assert_close(moved[3][0], base[3][0])  # grouped self-attention: layer 3 unaffected
+    _, flat = _tiny(grouped=False, learn_scalings=False)
+    assert not flat.mask.any() and not flat.scale_a.requires_grad
+
+
+def test_two_stage_reads_six_channels_and_keeps_w():
+    _, enc = _tiny(input_channels=6, predict_w=False)
+    ws, residuals = enc(torch.rand(2, 6, 16, 16))
+    assert ws is None and len(residuals) == 3
