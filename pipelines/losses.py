@@ -1,0 +1,32 @@
+"""Reconstruction losses over a zoo's perceptual and identity networks."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from .metrics import mse
+
+
+@dataclass
+class ReconstructionLoss:
+    """RefineStyle Eq. 6: λ₂ ‖x − y‖² + λ_p d_perceptual(x, y) + λ_id (1 − cos(ID(x), ID(y))).
+
+    perceptual(x, y) -> [B]; identity(x) -> unit embeddings [B, D]. Images in [-1, 1]; the L2
+    term is the MSE on [0, 1] images. Defaults are e4e's and RefineStyle's face weights.
+    """
+
+    perceptual: Callable[[Tensor, Tensor], Tensor]
+    identity: Callable[[Tensor], Tensor]
+    l2: float = 1.0
+    lpips: float = 0.8
+    id: float = 0.1
+
+    def __call__(self, x: Tensor, target: Tensor, target_id: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+        parts = {"l2": mse(x, target).mean(), "perceptual": self.perceptual(x, target).mean()}
+        if self.id:
+            ref = self.identity(target) if target_id is None else target_id
+            parts["id"] = (1 - (self.identity(x) * ref).sum(1)).mean()
+        loss = self.l2 * parts["l2"] + self.lpips * parts["perceptual"] + self.id * parts.get("id", 0.0)
+        return loss, {k: float(v.detach()) for k, v in parts.items()}
