@@ -64,10 +64,6 @@ class SlotSpec:
     options: dict = field(default_factory=dict)
     note: str = ""
 
-    @property
-    def on_hub(self) -> bool:
-        return any(f.repo_id for f in self.files)
-
 
 @dataclass(frozen=True)
 class SlotStatus:

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from gradio_client import Client
+from gradio_client import Client, handle_file
+from PIL import Image
 
 import app
+from nets.emojinet import EmojiNet
 from nets.stylegan2 import Generator
 from pipelines.generate import generate, kernel_spectrum
 from pipelines.zoo import register_local_slot
+from ui.session import Session
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +27,9 @@ def tiny_zoo(tmp_path_factory) -> Path:
     manifest = root / "zoos" / "tiny.json"
     manifest.write_text(json.dumps({"name": "tiny", "resolution": 16, "slots": {}}))
     register_local_slot(manifest, "generator", root / "zoo" / "tiny" / "generator", options={"class": "Generator"})
+    EmojiNet(widths=[8, 8, 16, 16, 16], embed_dim=8).save_pretrained(root / "zoo" / "tiny" / "judge")
+    for slot in ("perceptual", "identity"):
+        register_local_slot(manifest, slot, root / "zoo" / "tiny" / "judge", options={"class": "EmojiNet"})
     return manifest
 
 
@@ -36,21 +42,20 @@ def _free_port() -> int:
 def test_blocks_build_without_a_server_and_name_their_endpoints(tiny_zoo):
     demo = app.build_demo(str(tiny_zoo))
     names = {dep.get("api_name") for dep in demo.config["dependencies"]}
-    assert {"generate", "kernel_spectrum", "zoo_status"} <= names
+    assert {"generate", "invert", "kernel_spectrum", "zoo_status"} <= names
 
 
-def test_missing_generator_is_announced_not_faked(monkeypatch, tmp_path):
+def test_missing_generator_is_announced_not_faked(tmp_path):
     (tmp_path / "zoos").mkdir()
     manifest = tmp_path / "zoos" / "empty.json"
     manifest.write_text(json.dumps({"name": "empty", "resolution": 64, "slots": {
         "generator": {"loader": "project", "options": {"class": "Generator"},
                       "files": [{"path": "zoo/empty/generator", "filename": "model.safetensors"}]}}}))
-    monkeypatch.setattr(app, "DEFAULT_ZOO", str(manifest))
-    session = app.Session.open("ffhq", "cpu")  # offline here: falls back, and says both things
+    session = Session.open("ffhq", "cpu", default=str(manifest))  # offline here: falls back, says both things
     assert session.zoo.name == "empty"
     assert "ffhq" in session.notice and "does not exist yet" in session.notice
-    with pytest.raises(app.gr.Error, match="No generator"):
-        session.generator()
+    with pytest.raises(app.gr.Error, match="cannot provide 'generator'"):
+        session.load("generator")
 
 
 def test_pipelines_are_seeded_and_validated(tiny_zoo):
@@ -70,7 +75,7 @@ def test_pipelines_are_seeded_and_validated(tiny_zoo):
         assert sv[0] == pytest.approx(1.0) and torch.all(sv[:-1] >= sv[1:] - 1e-6)
 
 
-def test_endpoints_through_gradio_client(tiny_zoo):
+def test_endpoints_through_gradio_client(tiny_zoo, tmp_path):
     demo = app.build_demo(str(tiny_zoo)).queue()
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -80,5 +85,13 @@ def test_endpoints_through_gradio_client(tiny_zoo):
         assert len(gallery) == 3 and "3 samples at 16 px" in info
         rows = client.predict(api_name="/zoo_status")
         assert rows["data"][0][:2] == ["generator", "✅ ready"]
+        Image.new("RGB", (40, 30), (200, 80, 40)).save(tmp_path / "in.png")
+        shots, pair, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], 5, 5, 2, 0,
+                                            api_name="/invert")
+        assert len(shots) == 2 and len(pair) == 2
+        assert table["headers"][0] == "method" and table["data"][0][0].startswith("RefineStyle")
+        assert 0 <= table["data"][0][1] <= 1  # MSE on [0, 1] images
+        with pytest.raises(Exception, match="e4e"):
+            client.predict(handle_file(str(tmp_path / "in.png")), ["e4e"], 5, 5, 2, 0, api_name="/invert")
     finally:
         demo.close()

@@ -1,0 +1,1 @@
+"""The app's tabs, one module each; app.py assembles them."""

@@ -1,0 +1,36 @@
+"""Generate: seeds, truncation and style mixing, as a sample grid."""
+from __future__ import annotations
+
+import gradio as gr
+
+from pipelines.generate import generate
+from pipelines.images import tensor_to_pil
+
+from .session import Session, user_errors
+
+
+def build(session: Session) -> None:
+    with gr.Row():
+        with gr.Column(scale=1):
+            seed = gr.Number(value=0, precision=0, label="Seed (first sample)", minimum=0, maximum=2**31 - 1)
+            count = gr.Slider(1, 32, value=8, step=1, label="Samples")
+            truncation = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="Truncation ψ")
+            with gr.Accordion("Style mixing", open=False):
+                mix = gr.Checkbox(value=False, label="Take the later layers from another seed")
+                mix_seed = gr.Number(value=1000, precision=0, label="Style seed", minimum=0, maximum=2**31 - 1)
+                inject = gr.Slider(1, session.num_ws - 1, value=session.num_ws // 2, step=1,
+                                   label="First layer taken from the style seed")
+            run = gr.Button("Generate", variant="primary")
+        with gr.Column(scale=2):
+            gallery = gr.Gallery(label="Samples", columns=4, format="png", height="auto")
+            info = gr.Markdown()
+
+    def on_generate(seed, count, truncation, mix, mix_seed, inject):
+        g = session.load("generator")
+        with user_errors():
+            result = generate(g, int(seed), int(count), float(truncation),
+                              int(mix_seed) if mix else None, int(inject) if mix else None)
+        images = [(tensor_to_pil(img), f"seed {s}") for img, s in zip(result.images, result.seeds)]
+        return images, f"{len(images)} samples at {g.size} px in {result.seconds:.2f} s on {session.device}"
+
+    run.click(on_generate, [seed, count, truncation, mix, mix_seed, inject], [gallery, info], api_name="generate")

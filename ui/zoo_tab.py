@@ -1,0 +1,19 @@
+"""Zoo: the active zoo's slots, present or missing, with their sources."""
+from __future__ import annotations
+
+import gradio as gr
+
+from .session import Session
+
+
+def build(session: Session, demo: gr.Blocks) -> None:
+    zoo = session.zoo
+    gr.Markdown(f"**Active zoo: {zoo.title}** — {zoo.description}")
+    table = gr.Dataframe(headers=["slot", "status", "source", "note"], interactive=False, wrap=True)
+    refresh = gr.Button("Refresh")
+
+    def on_status():
+        return [[s.name, "✅ ready" if s.available else "— missing", s.source, s.reason] for s in zoo.status()]
+
+    refresh.click(on_status, None, table, api_name="zoo_status")
+    demo.load(on_status, None, table, api_name=False)
