@@ -129,12 +129,14 @@ def train(args: argparse.Namespace) -> None:
             r1 = grad.square().sum((1, 2, 3)).mean()
             (r1 * (args.r1_gamma / 2) * args.r1_every).backward()
         opt_d.step()
-        # 2. generator: non-saturating loss through the same augmentation
+        # 2. generator: non-saturating loss through the same augmentation (D's weights need no gradient)
+        D.requires_grad_(False)
         fake = sample_fakes(G_train, per_rank, args.mix_prob, G.num_ws, G.z_dim, device)
         g_loss = F.softplus(-D_train(diff_augment(fake))).mean()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        D.requires_grad_(True)
         # 3. EMA generator and the running mean of w
         with torch.no_grad():
             w = G.mapping(torch.randn(per_rank, G.z_dim, device=device))
