@@ -50,3 +50,15 @@ def test_state_round_trip_continues_identically(tmp_path):
     for p1, p2 in zip(d1.parameters(), d2.parameters()):
         torch.testing.assert_close(p1, p2)
     assert load_state(tmp_path / "nothing", {"D": d2}, {}) is None
+
+
+def test_step_logger_counts_and_prints(capsys):
+    from train.checkpoint import StepLogger
+
+    meta = {"step": 3, "seconds": 1.0}
+    log = StepLogger(meta, every=2, total=6)
+    for _ in range(3):
+        log.step({"loss": 0.5})
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert meta["step"] == 6 and meta["seconds"] >= 1.0
+    assert [line.split()[1] for line in lines] == ["4/6", "6/6"] and "loss 0.5000" in lines[0]

@@ -1,8 +1,9 @@
-"""Resumable training state in safetensors + JSON (no pickles): modules, optimizers, counters."""
+"""Training bookkeeping: resumable state in safetensors + JSON (no pickles) and progress lines."""
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -50,3 +51,20 @@ def load_state(folder: Path, modules: dict[str, nn.Module], optimizers: dict[str
                 state.setdefault(int(idx), {})[field] = value
         opt.load_state_dict({"state": state, "param_groups": info["param_groups"][name]})
     return info["meta"]
+
+
+class StepLogger:
+    """Counts steps and wall time into a resumable `meta` dict and prints a line every `every` steps."""
+
+    def __init__(self, meta: dict, every: int, total: int | None = None) -> None:
+        self.meta, self.every, self.total = meta, every, total
+        self.start = time.time()
+
+    def step(self, parts: dict[str, float]) -> None:
+        self.meta["step"] += 1
+        if self.meta["step"] % self.every == 0 or self.meta["step"] == self.total:
+            self.meta["seconds"] += time.time() - self.start
+            self.start = time.time()
+            of = f"/{self.total}" if self.total else ""
+            print(f"step {self.meta['step']:6d}{of}  " + "  ".join(f"{k} {v:.4f}" for k, v in parts.items()) +
+                  f"  {self.meta['seconds'] / 60:.1f} min", flush=True)

@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import random
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
 
 from .augment import _translation
-from .checkpoint import load_state, save_state
+from .checkpoint import StepLogger, load_state, save_state
 from .data_emoji import EmojiBench, default_root, load_emojibench
 from .export import save_network
 
@@ -97,7 +96,7 @@ def train(args: argparse.Namespace) -> tuple[EmojiClip, dict]:
     steps_per_epoch = math.ceil(2 * len(tr) / args.batch)
     total = args.epochs * steps_per_epoch
     meta = load_state(args.run_dir, {"clip": model}, {"opt": opt}) or {"step": 0, "seconds": 0.0}
-    start = time.time()
+    log = StepLogger(meta, args.log_every, total)
     while meta["step"] < total:
         step = meta["step"]
         warm = min(1.0, (step + 1) / 200)
@@ -120,12 +119,7 @@ def train(args: argparse.Namespace) -> tuple[EmojiClip, dict]:
         opt.step()
         with torch.no_grad():
             model.clip.logit_scale.clamp_(0, math.log(100))
-        meta["step"] += 1
-        if meta["step"] % args.log_every == 0 or meta["step"] == total:
-            meta["seconds"] += time.time() - start
-            start = time.time()
-            print(f"step {meta['step']:5d}/{total}  loss {loss.item():.3f}  T {model.logit_scale.item():.1f}  "
-                  f"{meta['seconds'] / 60:.1f} min", flush=True)
+        log.step({"loss": loss.item(), "temperature": model.logit_scale.item()})
         if meta["step"] % (steps_per_epoch * 10) == 0 or meta["step"] == total:
             save_state(args.run_dir, {"clip": model}, {"opt": opt}, meta)
     return model.eval(), meta

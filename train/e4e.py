@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from pipelines.losses import ReconstructionLoss
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
 
-from .checkpoint import load_state, save_state
+from .checkpoint import StepLogger, load_state, save_state
 from .data_emoji import default_root, load_emojibench
 from .export import save_network
 
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     reals = data.tensor(data.google[data.indices("train")])
     meta = load_state(args.run_dir, {"encoder": encoder, "latent_d": trainer.latent_d},
                       {"encoder": opt_e, "latent_d": opt_d}) or {"step": 0, "seconds": 0.0}
-    start = time.time()
+    log = StepLogger(meta, args.log_every, args.steps)
     while meta["step"] < args.steps:
         images = training_batch(reals, g, args.batch)
         d_loss = trainer.latent_d_loss(images)
@@ -133,12 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         opt_e.zero_grad(set_to_none=True)
         loss.backward()
         opt_e.step()
-        meta["step"] += 1
-        if meta["step"] % args.log_every == 0:
-            meta["seconds"] += time.time() - start
-            start = time.time()
-            print(f"step {meta['step']:6d}  " + "  ".join(f"{k} {v:.4f}" for k, v in parts.items()) +
-                  f"  {meta['seconds'] / 3600:.2f} h", flush=True)
+        log.step(parts)
         if meta["step"] % args.ckpt_every == 0 or meta["step"] == args.steps:
             save_state(args.run_dir, {"encoder": encoder, "latent_d": trainer.latent_d},
                        {"encoder": opt_e, "latent_d": opt_d}, meta)

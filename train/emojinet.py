@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
 
 from .augment import _translation
-from .checkpoint import load_state, save_state
+from .checkpoint import StepLogger, load_state, save_state
 from .data_emoji import EmojiBench, default_root, load_emojibench
 from .export import save_network
 
@@ -84,7 +83,7 @@ def train(args: argparse.Namespace) -> EmojiNet:
     steps_per_epoch = math.ceil(len(tr) / args.batch)
     total = args.epochs * steps_per_epoch
     meta = load_state(args.run_dir, {"net": net, "classes": holder}, {"opt": opt}) or {"step": 0, "seconds": 0.0}
-    start = time.time()
+    log = StepLogger(meta, args.log_every, total)
     while meta["step"] < total:
         step = meta["step"]
         for group in opt.param_groups:
@@ -105,12 +104,7 @@ def train(args: argparse.Namespace) -> EmojiNet:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        meta["step"] += 1
-        if meta["step"] % args.log_every == 0 or meta["step"] == total:
-            meta["seconds"] += time.time() - start
-            start = time.time()
-            print(f"step {meta['step']:5d}/{total}  id {loss_id.item():.3f}  pair {loss_pair.item():.3f}  "
-                  f"attr {loss_attr.item():.3f}  {meta['seconds'] / 60:.1f} min", flush=True)
+        log.step({"id": loss_id.item(), "pair": loss_pair.item(), "attr": loss_attr.item()})
         if meta["step"] % (steps_per_epoch * 5) == 0 or meta["step"] == total:
             save_state(args.run_dir, {"net": net, "classes": holder}, {"opt": opt}, meta)
     net.eval()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
 
@@ -28,7 +27,7 @@ from pipelines.losses import ReconstructionLoss
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
 
-from .checkpoint import load_state, save_state
+from .checkpoint import StepLogger, load_state, save_state
 from .data_emoji import default_root, load_emojibench
 from .e4e import training_batch
 from .export import save_network
@@ -96,18 +95,13 @@ def main(argv: list[str] | None = None) -> None:
     data = load_emojibench()
     reals = data.tensor(data.google[data.indices("train")])
     meta = load_state(run_dir, {"encoder": enc}, {"encoder": opt}) or {"step": 0, "seconds": 0.0}
-    start = time.time()
+    log = StepLogger(meta, args.log_every, args.steps)
     while meta["step"] < args.steps:
         total, parts = step_loss(enc, g, loss, training_batch(reals, g, args.batch), base)
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-        meta["step"] += 1
-        if meta["step"] % args.log_every == 0:
-            meta["seconds"] += time.time() - start
-            start = time.time()
-            print(f"step {meta['step']:6d}  " + "  ".join(f"{k} {v:.4f}" for k, v in parts.items()) +
-                  f"  {meta['seconds'] / 3600:.2f} h", flush=True)
+        log.step(parts)
         if meta["step"] % args.ckpt_every == 0 or meta["step"] == args.steps:
             save_state(run_dir, {"encoder": enc}, {"encoder": opt}, meta)
     enc.eval()
