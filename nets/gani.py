@@ -1,0 +1,82 @@
+"""GaNI's gradient modification modules (Sheffer et al., "Gradient Adjusting Networks").
+
+GaNI tunes a generator to one image without touching its weights by gradient descent: a small
+network M reads the gradient of the reconstruction loss with respect to a layer's kernel and
+returns the kernel's correction, and the tuned generator is θ + M(∇θ L), applied once.  M is
+optimised per image; θ stays frozen.
+
+Each M is a stack of residual blocks over the gradient's input-channel fibres (one vector of
+length C_in per output channel and kernel tap):
+
+    h ← h + W₂ · LeakyReLU(W₁ · ScaleNorm(h) + b),       ScaleNorm(h) = g · h / ‖h‖
+
+(Nguyen & Salazar 2019), starting from h = ∇θ L / rms(∇θ L) (the layer's gradient at unit
+root-mean-square, so one module serves layers and images whose gradients differ in scale, while
+the fibres keep their relative sizes) and ending with a learnable step size η per layer
+(initialised at 0, so the tuned generator starts as the frozen one):  ΔW = −η_layer · h.  At initialisation every
+block is the identity, so M starts as a normalised gradient-descent step and learns to bend it.
+Layers with the same C_in share one module, as in the paper.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class ScaleNorm(nn.Module):
+    """g · x / ‖x‖ over the last dimension, one learnable scalar g (init √d)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.tensor(math.sqrt(dim)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.gain * F.normalize(x, dim=-1, eps=1e-12)
+
+
+class AdjusterBlock(nn.Module):
+    """h + W₂ LeakyReLU(W₁ ScaleNorm(h) + b).  [N, C] -> [N, C]"""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm = ScaleNorm(dim)
+        self.w1 = nn.Linear(dim, dim)
+        self.w2 = nn.Linear(dim, dim, bias=False)
+        nn.init.zeros_(self.w2.weight)  # each block starts as the identity
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h + self.w2(F.leaky_relu(self.w1(self.norm(h)), 0.2))
+
+
+class GradientAdjuster(nn.Module):
+    """M: a kernel gradient [O, I, k, k] -> the correction's direction h [O, I, k, k]."""
+
+    def __init__(self, in_channels: int, blocks: int = 2) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.blocks = nn.Sequential(*(AdjusterBlock(in_channels) for _ in range(blocks)))
+
+    def forward(self, grad: Tensor) -> Tensor:
+        o, i, kh, kw = grad.shape
+        assert i == self.in_channels, f"module for C_in = {self.in_channels} got a [{o}, {i}, {kh}, {kw}] gradient"
+        fibres = grad.permute(0, 2, 3, 1).reshape(o * kh * kw, i)  # [O·k·k, I]
+        h = self.blocks(fibres * torch.rsqrt(fibres.square().mean() + 1e-24))
+        return h.reshape(o, kh, kw, i).permute(0, 3, 1, 2)  # [O, I, k, k]
+
+
+class GradientAdjusters(nn.Module):
+    """One GradientAdjuster per distinct C_in among the tuned conv layers, and a step η per layer."""
+
+    def __init__(self, in_channels: dict[int, int], blocks: int = 2) -> None:
+        """in_channels: {conv layer index: C_in}."""
+        super().__init__()
+        widths = sorted(set(in_channels.values()))
+        self.modules_by_width = nn.ModuleDict({str(c): GradientAdjuster(c, blocks) for c in widths})
+        self.steps = nn.ParameterDict({str(i): nn.Parameter(torch.zeros(())) for i in in_channels})
+
+    def forward(self, grads: dict[int, Tensor]) -> dict[int, Tensor]:
+        """{conv layer: ∇W [O, I, k, k]} -> {conv layer: ΔW = −η · M(∇W) [O, I, k, k]}"""
+        return {i: -self.steps[str(i)] * self.modules_by_width[str(g.shape[1])](g) for i, g in grads.items()}

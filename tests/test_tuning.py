@@ -1,0 +1,82 @@
+"""GaNI's modules and the per-image tuning of GaNI and PTI on a tiny generator."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nets.emojinet import EmojiNet
+from nets.gani import GradientAdjuster, GradientAdjusters
+from nets.stylegan2 import Generator
+from pipelines.losses import ReconstructionLoss
+from pipelines.metrics import mse
+from pipelines.tuning import (
+    TuningSettings,
+    kernel_gradients,
+    locality_drift,
+    tune_gani,
+    tune_pti,
+)
+
+
+@pytest.fixture()
+def setup():
+    torch.manual_seed(0)
+    g = Generator(size=16, style_dim=16, n_mlp=2, channels=[16, 16, 8]).eval().requires_grad_(False)
+    g.w_avg.copy_(g.estimate_w_avg(256))
+    judge = EmojiNet(widths=[8, 8, 16, 16, 16], embed_dim=8).eval().requires_grad_(False)
+    loss = ReconstructionLoss(judge.perceptual_distance, judge.identity)
+    ws = g.broadcast(g.mapping(torch.randn(1, 16)))
+    with torch.no_grad():  # the target: the same code through a perturbed generator
+        truth = {i: 0.3 * torch.randn_like(c.conv.weight) for i, c in enumerate(g.synthesis.convs)}
+        target = g.synthesis(ws, weight_deltas=truth).clamp(-1, 1)
+    return g, judge, loss, ws, target
+
+
+def test_adjuster_starts_as_a_normalised_gradient_step():
+    grad = torch.randn(4, 6, 3, 3)
+    torch.testing.assert_close(GradientAdjuster(6, blocks=2)(grad), grad / grad.square().mean().sqrt())
+    adj = GradientAdjusters({0: 6})
+    assert torch.equal(adj({0: grad})[0], torch.zeros_like(grad))  # η = 0: the tuned generator starts as the frozen one
+    with torch.no_grad():
+        adj.steps["0"].fill_(0.5)
+    torch.testing.assert_close(adj({0: grad})[0], -0.5 * grad / grad.square().mean().sqrt())
+
+
+def test_adjusters_are_shared_by_input_width():
+    adj = GradientAdjusters({0: 16, 1: 16, 3: 8, 4: 16})
+    assert sorted(adj.modules_by_width) == ["16", "8"] and len(adj.steps) == 4
+    out = adj({0: torch.randn(16, 16, 3, 3), 3: torch.randn(8, 8, 3, 3)})
+    assert out[0].shape == (16, 16, 3, 3) and out[3].shape == (8, 8, 3, 3)
+
+
+def test_kernel_gradients_equal_the_weight_gradients(setup):
+    g, _, loss, ws, target = setup
+    grads = kernel_gradients(g, ws, target, loss, [0, 2])
+    weights = [g.synthesis.convs[i].conv.weight for i in (0, 2)]
+    for w in weights:
+        w.requires_grad_(True)
+    total, _ = loss(g.synthesis(ws), target)
+    expected = torch.autograd.grad(total, weights)
+    for w in weights:
+        w.requires_grad_(False)
+    torch.testing.assert_close(grads[0], expected[0])
+    torch.testing.assert_close(grads[2], expected[1])
+
+
+def test_gani_and_pti_reconstruct_and_locality_limits_drift(setup):
+    g, judge, loss, ws, target = setup
+    with torch.no_grad():
+        start = mse(g.synthesis(ws), target).item()
+    s = TuningSettings(steps=40, locality=0.0)
+    gani = tune_gani(g, ws, target, loss, s, parsing=judge.features)
+    pti = tune_pti(g, ws, target, loss, s)
+    with torch.no_grad():
+        gani_mse = mse(g.synthesis(ws, weight_deltas=gani), target).item()
+        pti_mse = mse(g.synthesis(ws, weight_deltas=pti), target).item()
+    assert gani_mse < 0.5 * start and pti_mse < 0.5 * start, (start, gani_mse, pti_mse)
+    assert sorted(gani) == list(range(len(g.synthesis.convs)))
+    assert all(gani[i].shape == c.conv.weight.shape for i, c in enumerate(g.synthesis.convs))
+    local = tune_pti(g, ws, target, loss, TuningSettings(steps=40, locality=5.0))
+    drift_free = locality_drift(g, pti, judge.perceptual_distance, n=32)
+    drift_local = locality_drift(g, local, judge.perceptual_distance, n=32)
+    assert drift_local < drift_free, (drift_local, drift_free)
