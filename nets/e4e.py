@@ -83,14 +83,13 @@ class E4EEncoder(nn.Module, PyTorchModelHubMixin):
         self.coarse, self.middle = coarse, middle
         self.input_layer = nn.Sequential(nn.Conv2d(3, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem), nn.PReLU(stem))
         units, cin = [], stem
-        self.taps = []  # body indices whose outputs are c1, c2, c3
+        self.stage_ends = []  # body indices that end a stage (the last three give c1, c2, c3)
         for depth, count in stages:
             for j in range(count):
                 units.append(BottleneckIRSE(cin if j == 0 else depth, depth, 2 if j == 0 else 1))
             cin = depth
-            self.taps.append(len(units) - 1)
+            self.stage_ends.append(len(units) - 1)
         self.body = nn.Sequential(*units)
-        self.taps = self.taps[1:]  # the ends of stages 2, 3, 4
         c1, c2, c3 = (stages[i][0] for i in (1, 2, 3))
         assert c3 == w_dim, "the top-down pyramid adds c3 to w_dim-channel laterals"
         s3 = input_size // 16  # c3's resolution (four stride-2 stages)
@@ -106,7 +105,11 @@ class E4EEncoder(nn.Module, PyTorchModelHubMixin):
     def _upsample_add(x: Tensor, y: Tensor) -> Tensor:
         return F.interpolate(x, size=y.shape[-2:], mode="bilinear", align_corners=True) + y
 
-    def forward(self, img: Tensor) -> Tensor:
+    def features(self, img: Tensor) -> list[Tensor]:
+        """The body's four stage outputs, fine to coarse: [B, C_s, S/2, S/2], ..., [B, C_s, S/16, S/16].
+
+        The last three are the pyramid's c1, c2, c3; GradStyle reads all four as its T_m.
+        """
         assert img.ndim == 4 and img.shape[1] == 3, f"expected [B, 3, H, W], got {list(img.shape)}"
         if img.shape[-1] != self.input_size:
             img = F.interpolate(img, size=(self.input_size, self.input_size), mode="bilinear",
@@ -115,9 +118,16 @@ class E4EEncoder(nn.Module, PyTorchModelHubMixin):
         feats = []
         for i, unit in enumerate(self.body):
             x = unit(x)
-            if i in self.taps:
+            if i in self.stage_ends:
                 feats.append(x)
-        c1, c2, c3 = feats  # fine -> coarse
+        return feats
+
+    def forward(self, img: Tensor) -> Tensor:
+        return self.codes(self.features(img))
+
+    def codes(self, feats: list[Tensor]) -> Tensor:
+        """The W+ codes from `features`' output.  -> [B, num_ws, w_dim]"""
+        c1, c2, c3 = feats[1:]  # fine -> coarse
         w0 = self.styles[0](c3)  # [B, w_dim]
         deltas = [torch.zeros_like(w0)]
         features = c3

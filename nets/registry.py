@@ -6,12 +6,13 @@ from torch import nn
 from .e4e import E4EEncoder
 from .emoji_clip import EmojiClip
 from .emojinet import EmojiNet
+from .gradstyle import GradStyle
 from .refinestyle import RefineStyleEncoder
 from .stylegan2 import Discriminator, Generator
 
 _CLASSES: dict[str, type[nn.Module]] = {"Generator": Generator, "Discriminator": Discriminator, "EmojiNet": EmojiNet,
                                        "EmojiClip": EmojiClip, "E4EEncoder": E4EEncoder,
-                                       "RefineStyleEncoder": RefineStyleEncoder}
+                                       "RefineStyleEncoder": RefineStyleEncoder, "GradStyle": GradStyle}
 
 
 def network_class(name: str) -> type[nn.Module]:

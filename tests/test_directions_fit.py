@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import torch
 
-from pipelines.directions import DirectionSet, GanSpace, LinearDirection, load_directions
+from pipelines.directions import (
+    DirectionSet,
+    GanSpace,
+    LinearDirection,
+    load_directions,
+)
 from train.directions import fit_boundary, save_directions
 
 

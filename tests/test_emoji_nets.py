@@ -6,7 +6,12 @@ import torch
 
 from nets.configs import EMOJI_CLIP
 from nets.emoji_clip import BPE_END, BPE_START, EmojiClip
-from nets.emojinet import ATTRIBUTES, EmojiNet, cosine_feature_distance, feature_distance
+from nets.emojinet import (
+    ATTRIBUTES,
+    EmojiNet,
+    cosine_feature_distance,
+    feature_distance,
+)
 from pipelines.clip_text import tokenize
 
 

@@ -96,7 +96,7 @@ def test_low_rank_response_backward_is_exact(up, shared_factors):
     y = torch.randn(2, 2, size, size, dtype=torch.double).requires_grad_()
     p = torch.randn(nb, 2, 2, dtype=torch.double, requires_grad=True)
     q = torch.randn(nb, 2, 3, dtype=torch.double, requires_grad=True)
-    fn = lambda y, x, p, q: _AddLowRankResponse.apply(y * 1, x, p, q, m.box, up)  # noqa: E731
+    fn = lambda y, x, p, q: _AddLowRankResponse.apply(y * 1, x, p, q, m.box, up)
     assert torch.autograd.gradcheck(fn, (y, x, p, q))
 
 

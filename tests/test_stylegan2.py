@@ -7,7 +7,11 @@ import pytest
 import torch
 
 from nets.stylegan2 import Discriminator, Generator
-from pipelines.converters import convert_rosinality_generator, load_rosinality_generator, rosinality_layout
+from pipelines.converters import (
+    convert_rosinality_generator,
+    load_rosinality_generator,
+    rosinality_layout,
+)
 
 
 @pytest.fixture(scope="module")

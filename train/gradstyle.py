@@ -1,0 +1,145 @@
+"""Train GradStyle's GRMs, Gate & Fusion blocks and GAM aligners (nets/gradstyle.py) on emoji64.
+
+    python -m train.gradstyle --steps 6000          # resumable; then exports into assets/zoo/emoji64/gradstyle
+
+Self-supervised training (GradStyle §3.4), encoder (e4e) and generator frozen:
+- reconstruction stream: the GRMs correct the generator's features at each stage;
+- editing stream with α = 0 (Ŵ⁺ = W⁺), whose residuals F_m (and the reconstructed features
+  they sit on) are warped by one random perspective transform per image (distortion 0.15), so
+  the aligner must move them back: L_aligner = Σ_m ‖F'_m − F_m‖₁. The residuals are detached,
+  so no gradient from the GAMs reaches the GRMs;
+- on both streams' images: L2, perceptual (0.8), ID (0.1) and the non-saturating adversarial
+  loss (0.001) of a discriminator initialised from the emoji64 generator's and trained along;
+  L_f = Σ_m ‖g_m ⊙ F_m‖₁ (0.01) keeps the gated residuals sparse.
+Images: the EmojiBench Google train split. Adam, lr 1e-4 (GradStyle's appendix weights).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from nets.e4e import E4EEncoder
+from nets.gradstyle import GRADSTYLE_EMOJI64, GradStyle
+from nets.stylegan2 import Discriminator, Generator
+from pipelines.losses import ReconstructionLoss
+from pipelines.runtime import tune_cpu_allocator
+from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
+
+from .augment import random_homographies, warp
+from .checkpoint import StepLogger, load_state, save_state
+from .data_emoji import default_root, load_emojibench
+from .export import save_network
+
+EXPORT = ASSETS / "zoo" / "emoji64" / "gradstyle"
+
+
+@dataclass
+class GradStyleTrainer:
+    model: GradStyle
+    generator: Generator
+    encoder: E4EEncoder
+    loss: ReconstructionLoss
+    discriminator: Discriminator
+    weights: dict[str, float] = field(default_factory=lambda: {"adv": 0.001, "aligner": 0.1, "f": 0.01})
+    distortion: float = 0.15
+    r1_gamma: float = 0.1
+
+    def model_loss(self, images: Tensor) -> tuple[Tensor, dict[str, float], Tensor]:
+        """Both streams' losses.  images [B, 3, S, S] -> (loss, parts, fakes [2B, 3, S, S] for D)"""
+        with torch.no_grad():
+            feats = self.encoder.features(images)
+            ws = self.encoder.codes(feats)
+        rec, stream, gated = self.model.reconstruct(self.generator, ws, feats)
+        homographies = random_homographies(images.shape[0], self.distortion, images.device)
+        warped = {i: (warp(r.detach(), homographies), warp(f.detach(), homographies)) for i, (r, f) in stream.items()}
+        edit, aligned = self.model.edit(self.generator, ws, warped)
+        l_aligner = sum((aligned[i] - r.detach()).abs().mean() for i, (r, _) in stream.items())
+        l_f = sum(g.abs().mean() for g in gated.values())
+        rec_loss, rec_parts = self.loss(rec, images)
+        edit_loss, edit_parts = self.loss(edit, images)
+        fakes = torch.cat([rec, edit])
+        adv = F.softplus(-self.discriminator(fakes)).mean()
+        w = self.weights
+        total = rec_loss + edit_loss + w["adv"] * adv + w["aligner"] * l_aligner + w["f"] * l_f
+        parts = {f"rec_{k}": v for k, v in rec_parts.items()} | {f"edit_{k}": v for k, v in edit_parts.items()}
+        return total, parts | {"aligner": l_aligner.item(), "f": l_f.item(), "adv": adv.item()}, fakes.detach()
+
+    def discriminator_loss(self, reals: Tensor, fakes: Tensor, r1: bool) -> Tensor:
+        loss = F.softplus(self.discriminator(fakes)).mean()
+        reals = reals.detach().requires_grad_(r1)
+        logits = self.discriminator(reals)
+        loss = loss + F.softplus(-logits).mean()
+        if r1:
+            (grad,) = torch.autograd.grad(logits.sum(), reals, create_graph=True)
+            loss = loss + self.r1_gamma / 2 * grad.square().sum((1, 2, 3)).mean()
+        return loss
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--run-dir", type=Path, default=default_root() / "runs" / "gradstyle")
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--ckpt-every", type=int, default=250)
+    args = p.parse_args(argv)
+    tune_cpu_allocator()
+    torch.manual_seed(0)
+    zoo = open_zoo("emoji64")
+    g, encoder, judge = zoo.load("generator"), zoo.load("e4e"), zoo.load("perceptual")
+    d = zoo.load("discriminator").train().requires_grad_(True)
+    model = GradStyle(**GRADSTYLE_EMOJI64)
+    trainer = GradStyleTrainer(model, g, encoder, ReconstructionLoss(judge.perceptual_distance, judge.identity), d)
+    opt_m = torch.optim.Adam(model.parameters(), lr=args.lr)
+    opt_d = torch.optim.Adam(d.parameters(), lr=args.lr, betas=(0.0, 0.99))
+    data = load_emojibench()
+    reals = data.tensor(data.google[data.indices("train")])
+    modules, optimizers = {"model": model, "discriminator": d}, {"model": opt_m, "discriminator": opt_d}
+    meta = load_state(args.run_dir, modules, optimizers) or {"step": 0, "seconds": 0.0}
+    log = StepLogger(meta, args.log_every, args.steps)
+    while meta["step"] < args.steps:
+        images = reals[torch.randint(len(reals), (args.batch,))]
+        d.requires_grad_(False)
+        loss, parts, fakes = trainer.model_loss(images)
+        opt_m.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_m.step()
+        d.requires_grad_(True)
+        d_loss = trainer.discriminator_loss(images, fakes, r1=meta["step"] % 16 == 0)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        log.step(parts)
+        if meta["step"] % args.ckpt_every == 0 or meta["step"] == args.steps:
+            save_state(args.run_dir, modules, optimizers, meta)
+    export(model, trainer, reals[:16], meta, args)
+
+
+def export(model: GradStyle, trainer: GradStyleTrainer, probe: Tensor, meta: dict, args: argparse.Namespace) -> None:
+    model.eval()
+    with torch.no_grad():
+        feats = trainer.encoder.features(probe)
+        ws = trainer.encoder.codes(feats)
+    half, drift = save_network(model, EXPORT, lambda m: m.reconstruct(trainer.generator, ws, feats)[0], 2 / 255,
+                               {"meta": meta, "command": "python -m train.gradstyle", "args": vars(args)})
+    (EXPORT / "README.md").write_text(
+        f"# emoji64 GradStyle\n\nGRMs, Gate & Fusion and GAM aligners (`GRADSTYLE_EMOJI64`, nets/gradstyle.py) for "
+        f"stages after conv layers {GRADSTYLE_EMOJI64['stage_layers']}, "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, trained self-supervised by "
+        f"`python -m train.gradstyle --steps {args.steps}` ({meta['step']} steps, {meta['seconds'] / 3600:.2f} h on "
+        f"2 CPU cores) over the frozen emoji64 e4e encoder and generator, on the EmojiBench Google train split.\n"
+        f"Weights {'fp16' if half else 'fp32'} (max image change {drift:.4f}). Metrics: `python -m bench.inversion`.\n")
+    register_local_slot(ZOOS_DIR / "emoji64.json", "gradstyle", EXPORT, options={"class": "GradStyle"},
+                        note="GradStyle GRM/GAM modules trained by train/gradstyle.py over the emoji64 e4e encoder")
+    print(json.dumps(meta))
+
+
+if __name__ == "__main__":
+    main()
