@@ -63,7 +63,7 @@ def test_streams_reduce_to_the_generator_and_agree_without_an_edit():
     with torch.no_grad():
         feats = enc.features(x)
         ws = enc.codes(feats)
-        rec, stream, gated = model.reconstruct(g, ws, feats)
+        rec, stream, _ = model.reconstruct(g, ws, feats)
         assert sorted(stream) == [2, 4, 6] and [stream[i][0].shape[-1] for i in (2, 4, 6)] == [8, 16, 32]
         naive, aligned = model.edit(g, ws, stream, use_gam=False)  # Ŵ⁺ = W⁺: the same residuals at the same places
         torch.testing.assert_close(naive, rec)
@@ -73,7 +73,7 @@ def test_streams_reduce_to_the_generator_and_agree_without_an_edit():
             grm.e_res[-1].weight.zero_()
             grm.e_res[-1].bias.zero_()
         torch.testing.assert_close(model.reconstruct(g, ws, feats)[0], g.synthesis(ws))
-        one_stage, stream1, _ = model.reconstruct(g, ws, feats, stages=[0])
+        _, stream1, _ = model.reconstruct(g, ws, feats, stages=[0])
         assert sorted(stream1) == [2]
 
 
