@@ -1,11 +1,16 @@
 """Inversion: one entry point for every method -> images, W+ codes, residuals, metrics and seconds.
 
-Methods (DESIGN §1):
+Methods (DESIGN §1), each available when the zoo has what it needs:
 - `e4e`: the base encoder's W+ (Tov et al. 2021).
+- `refinestyle_1s`: RefineStyle's one-stage encoder: W+ and per-image kernel residuals (§3.2).
+- `refinestyle_2s`: RefineStyle's two-stage encoder: e4e's W+ kept, residuals from [I, Î₀] (§3.3).
 - `refinestyle_opt` (ours): RefineStyle's residuals found per image by gradient descent — start
   from the e4e code (w_avg without an e4e), optimise W+, then the factors P, Q and scalings A, B
   of rank-L residuals on the refined layers, under RefineStyle's Eq. 6 loss.
-Trained RefineStyle, GradStyle and GaNI methods join as their checkpoints ship.
+- `gradstyle`: the e4e code with GradStyle's GRM residual features (the reconstruction stream);
+  the stream is kept so that editing can run the GAM-aligned editing stream.
+- `gani`: the e4e code through the generator tuned by GaNI's gradient adjusting networks.
+- `pti`: the e4e code through the generator tuned directly (Pivotal Tuning, the baseline).
 """
 from __future__ import annotations
 
@@ -14,17 +19,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from nets.e4e import E4EEncoder
+from nets.gradstyle import GradStyle, Stream
 from nets.modconv import LowRankFactors
+from nets.refinestyle import RefineStyleEncoder
 from nets.stylegan2 import Generator
 
 from .losses import ReconstructionLoss
 from .metrics import mse, ssim
+from .tuning import Features, TuningSettings, WeightDeltas, tune_gani, tune_pti
 
 Progress = Callable[[float, str], None]
-METHODS = ("e4e", "refinestyle_opt")
+METHODS = ("e4e", "refinestyle_1s", "refinestyle_2s", "refinestyle_opt", "gradstyle", "gani", "pti")
+NEEDS = {"e4e": ("e4e",), "refinestyle_1s": ("refinestyle_1s",), "refinestyle_2s": ("e4e", "refinestyle_2s"),
+         "refinestyle_opt": (), "gradstyle": ("e4e", "gradstyle"), "gani": ("e4e",), "pti": ("e4e",)}
 
 
 @dataclass
@@ -32,13 +42,23 @@ class InversionNetworks:
     generator: Generator
     loss: ReconstructionLoss
     e4e: E4EEncoder | None = None
+    refinestyle_1s: RefineStyleEncoder | None = None
+    refinestyle_2s: RefineStyleEncoder | None = None
+    gradstyle: GradStyle | None = None
+    parsing: Features | None = None  # GaNI's parsing network: image -> feature maps
+
+    @classmethod
+    def build(cls, load: Callable[[str], nn.Module], available: Callable[[str], bool]) -> InversionNetworks:
+        """From a slot loader (a zoo's or the app session's); optional slots the zoo lacks stay None."""
+        net, ident = load("perceptual"), load("identity")
+        optional = {s: load(s) if available(s) else None for s in ("e4e", "refinestyle_1s", "refinestyle_2s", "gradstyle")}
+        parsing = load("parsing").features if available("parsing") else None
+        return cls(load("generator"), ReconstructionLoss(net.perceptual_distance, ident.identity), parsing=parsing,
+                   **optional)
 
     @classmethod
     def from_zoo(cls, zoo, device: str = "cpu") -> InversionNetworks:
-        net = zoo.load("perceptual", device)
-        ident = zoo.load("identity", device)
-        return cls(zoo.load("generator", device), ReconstructionLoss(net.perceptual_distance, ident.identity),
-                   zoo.load("e4e", device) if zoo.available("e4e") else None)
+        return cls.build(lambda slot: zoo.load(slot, device), zoo.available)
 
 
 @dataclass
@@ -59,14 +79,17 @@ class InversionResult:
     method: str
     image: Tensor  # [1, 3, R, R] in [-1, 1]
     ws: Tensor  # [1, num_ws, w_dim]
-    residuals: dict[int, LowRankFactors] = field(default_factory=dict)
+    residuals: dict[int, LowRankFactors] = field(default_factory=dict)  # RefineStyle: ΔW factors per conv layer
+    weight_deltas: WeightDeltas = field(default_factory=dict)  # GaNI, PTI: kernel changes per conv layer
+    stream: Stream = field(default_factory=dict)  # GradStyle: (F_m, f_m) per stage
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
 
 def available_methods(nets: InversionNetworks) -> dict[str, str]:
     """Every method with "" when it can run, or the reason it cannot."""
-    return {"e4e": "" if nets.e4e is not None else "no e4e encoder in this zoo", "refinestyle_opt": ""}
+    return {m: next((f"no {slot} network in this zoo" for slot in NEEDS[m] if getattr(nets, slot) is None), "")
+            for m in METHODS}
 
 
 @torch.no_grad()
@@ -77,8 +100,27 @@ def image_metrics(loss: ReconstructionLoss, x: Tensor, target: Tensor) -> dict[s
             "perceptual": loss.perceptual(x, target).mean().item(), "id": ident.mean().item()}
 
 
+def render(nets: InversionNetworks, result: InversionResult, ws: Tensor | None = None) -> Tensor:
+    """Synthesise a result's code (or an edited code `ws`) the way its method preserves details.
+
+    GradStyle's editing stream aligns the stored residuals to the new code's features (GAM);
+    with ws None it is the reconstruction stream's image.  -> [1, 3, R, R] in [-1, 1]
+    """
+    g = nets.generator
+    with torch.no_grad():
+        if result.stream:
+            if ws is None:
+                return result.image
+            image, _ = nets.gradstyle.edit(g, ws, result.stream)
+        else:
+            image = g.synthesis(result.ws if ws is None else ws, residuals=result.residuals,
+                                weight_deltas=result.weight_deltas)
+        return image.clamp(-1, 1)
+
+
 def invert(nets: InversionNetworks, target: Tensor, methods: list[str], settings: OptimisationSettings | None = None,
-           seed: int = 0, progress: Progress | None = None) -> list[InversionResult]:
+           seed: int = 0, progress: Progress | None = None, tuning: TuningSettings | None = None
+           ) -> list[InversionResult]:
     """Invert one image [1, 3, R, R] in [-1, 1] with each method, in order."""
     # 1. check inputs
     g = nets.generator
@@ -90,34 +132,55 @@ def invert(nets: InversionNetworks, target: Tensor, methods: list[str], settings
             raise ValueError(f"unknown method '{m}' (known: {', '.join(METHODS)})")
         if reasons[m]:
             raise ValueError(f"{m} is unavailable: {reasons[m]}")
-    settings = settings or OptimisationSettings()
+    settings, tuning = settings or OptimisationSettings(), tuning or TuningSettings()
     results = []
     for m in methods:
         start = time.perf_counter()
-        # 2. encode or optimise
-        if m == "e4e":
-            with torch.no_grad():
-                ws, residuals = nets.e4e(target), {}
-        else:
-            ws, residuals = optimise_refinestyle(nets, target, settings, seed, progress)
-        # 3. synthesise and score
-        with torch.no_grad():
-            image = g.synthesis(ws, residuals=residuals).clamp(-1, 1)
-        results.append(InversionResult(m, image, ws, residuals, image_metrics(nets.loss, image, target),
-                                       time.perf_counter() - start))
+        # 2. encode or optimise, 3. synthesise
+        result = _run(nets, m, target, settings, tuning, seed, progress)
+        # 4. score
+        result.metrics = image_metrics(nets.loss, result.image, target)
+        result.seconds = time.perf_counter() - start
+        results.append(result)
     return results
 
 
-def optimise_refinestyle(nets: InversionNetworks, target: Tensor, s: OptimisationSettings, seed: int = 0,
-                         progress: Progress | None = None) -> tuple[Tensor, dict[int, LowRankFactors]]:
-    """W+ by Adam from the e4e code (or w_avg), then rank-L residual factors with W+ fixed.
+def _run(nets: InversionNetworks, m: str, target: Tensor, settings: OptimisationSettings, tuning: TuningSettings,
+         seed: int, progress: Progress | None) -> InversionResult:
+    g = nets.generator
+    with torch.no_grad():
+        ws = nets.e4e(target) if nets.e4e is not None else None
+    if m == "gradstyle":
+        with torch.no_grad():
+            image, stream, _ = nets.gradstyle.reconstruct(g, ws, nets.e4e.features(target))
+        return InversionResult(m, image.clamp(-1, 1), ws, stream=stream)
+    result = InversionResult(m, torch.empty(0), ws)
+    if m == "refinestyle_1s":
+        with torch.no_grad():
+            result.ws, result.residuals = nets.refinestyle_1s(target)
+    elif m == "refinestyle_2s":
+        with torch.no_grad():
+            _, result.residuals = nets.refinestyle_2s(torch.cat([target, g.synthesis(ws).clamp(-1, 1)], dim=1))
+    elif m == "refinestyle_opt":
+        result.ws, result.residuals = optimise_refinestyle(nets, target, settings, ws, seed, progress)
+    elif m == "gani":
+        result.weight_deltas = tune_gani(g, ws, target, nets.loss, tuning, nets.parsing, seed, progress)
+    elif m == "pti":
+        result.weight_deltas = tune_pti(g, ws, target, nets.loss, tuning, progress)
+    result.image = render(nets, result)
+    return result
+
+
+def optimise_refinestyle(nets: InversionNetworks, target: Tensor, s: OptimisationSettings, start: Tensor | None = None,
+                         seed: int = 0, progress: Progress | None = None) -> tuple[Tensor, dict[int, LowRankFactors]]:
+    """W+ by Adam from `start` (the e4e code; None: w_avg), then rank-L residual factors with W+ fixed.
 
     P ~ N(0, 1), Q = 0 and A = B = scaling_init: ΔW = (A⊙P)ᵀ(B⊙Q) starts at exactly zero.
     """
     g = nets.generator
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        start = nets.e4e(target) if nets.e4e is not None else g.broadcast(g.w_avg[None])
+        start = g.broadcast(g.w_avg[None]) if start is None else start
         target_id = nets.loss.identity(target)
     ws = start.clone().requires_grad_(True)
     opt = torch.optim.Adam([ws], lr=s.w_lr)

@@ -86,12 +86,12 @@ def test_endpoints_through_gradio_client(tiny_zoo, tmp_path):
         rows = client.predict(api_name="/zoo_status")
         assert rows["data"][0][:2] == ["generator", "✅ ready"]
         Image.new("RGB", (40, 30), (200, 80, 40)).save(tmp_path / "in.png")
-        shots, pair, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], 5, 5, 2, 0,
+        shots, pair, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], 5, 5, 2, 5, 0,
                                             api_name="/invert")
         assert len(shots) == 2 and len(pair) == 2
         assert table["headers"][0] == "method" and table["data"][0][0].startswith("RefineStyle")
         assert 0 <= table["data"][0][1] <= 1  # MSE on [0, 1] images
         with pytest.raises(Exception, match="e4e"):
-            client.predict(handle_file(str(tmp_path / "in.png")), ["e4e"], 5, 5, 2, 0, api_name="/invert")
+            client.predict(handle_file(str(tmp_path / "in.png")), ["e4e"], 5, 5, 2, 5, 0, api_name="/invert")
     finally:
         demo.close()

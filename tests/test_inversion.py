@@ -4,10 +4,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from nets.e4e import E4EEncoder
 from nets.emojinet import EmojiNet
+from nets.gradstyle import GradStyle
 from nets.stylegan2 import Generator
-from pipelines.inversion import InversionNetworks, OptimisationSettings, invert
+from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings, available_methods, invert, render
 from pipelines.losses import ReconstructionLoss
+from pipelines.tuning import TuningSettings
 
 
 @pytest.fixture()
@@ -43,3 +46,41 @@ def test_invert_checks_its_inputs(nets):
         invert(nets, torch.zeros(1, 3, 16, 16), ["magic"])
     with pytest.raises(ValueError, match="e4e is unavailable"):
         invert(nets, torch.zeros(1, 3, 16, 16), ["e4e"])
+
+
+def _full_nets(nets: InversionNetworks) -> InversionNetworks:
+    """The tiny fixture plus an (untrained) e4e and GradStyle, so every method can run."""
+    torch.manual_seed(1)
+    g = nets.generator
+    nets.e4e = E4EEncoder(input_size=16, stages=[[16, 1], [16, 1], [16, 1], [16, 1]], stem=16, w_dim=16,
+                          num_ws=g.num_ws, coarse=3, middle=4).eval()
+    nets.e4e.w_avg.copy_(g.w_avg.expand_as(nets.e4e.w_avg))
+    nets.gradstyle = GradStyle(stage_layers=[2], gen_channels=[16], enc_channels=[16], hidden=8, res_blocks=1,
+                               heads=1, top_mu=0.5, aligner_layers=1).eval()
+    return nets
+
+
+def test_every_method_reports_why_it_is_unavailable(nets):
+    reasons = available_methods(nets)
+    assert set(reasons) == set(METHODS) and reasons["refinestyle_opt"] == ""
+    assert reasons["gani"] == reasons["pti"] == "no e4e network in this zoo"
+    assert reasons["gradstyle"] == "no e4e network in this zoo"
+    full = available_methods(_full_nets(nets))
+    assert {m for m, why in full.items() if not why} == {"e4e", "refinestyle_opt", "gradstyle", "gani", "pti"}
+    assert full["refinestyle_1s"] == "no refinestyle_1s network in this zoo"
+
+
+def test_tuning_methods_start_from_e4e_and_render_through_their_deltas(nets):
+    nets = _full_nets(nets)
+    g = nets.generator
+    with torch.no_grad():
+        target = g.synthesis(g.broadcast(g.mapping(torch.randn(1, 16)))).clamp(-1, 1)
+    tuning = TuningSettings(steps=30)
+    e4e, gani, pti, grad = invert(nets, target, ["e4e", "gani", "pti", "gradstyle"], tuning=tuning)
+    assert torch.equal(gani.ws, e4e.ws) and torch.equal(pti.ws, e4e.ws) and torch.equal(grad.ws, e4e.ws)
+    assert pti.metrics["mse"] < 0.8 * e4e.metrics["mse"] and gani.metrics["mse"] < e4e.metrics["mse"]
+    assert sorted(pti.weight_deltas) == list(range(len(g.synthesis.convs))) and not pti.residuals
+    torch.testing.assert_close(render(nets, pti), pti.image)
+    assert sorted(grad.stream) == [2] and torch.equal(render(nets, grad), grad.image)
+    edited = render(nets, grad, grad.ws + 0.5)  # the editing stream on another code
+    assert edited.shape == grad.image.shape and not torch.allclose(edited, grad.image)

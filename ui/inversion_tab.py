@@ -4,11 +4,14 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines.images import prepare_image, tensor_to_pil
-from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings, available_methods, invert
+from pipelines.inversion import METHODS, NEEDS, InversionNetworks, OptimisationSettings, available_methods, invert
+from pipelines.tuning import TuningSettings
 
 from .session import Session, user_errors
 
-LABELS = {"e4e": "e4e (encoder)", "refinestyle_opt": "RefineStyle, per-image optimisation"}
+LABELS = {"e4e": "e4e (encoder)", "refinestyle_1s": "RefineStyle, one-stage", "refinestyle_2s": "RefineStyle, two-stage",
+          "refinestyle_opt": "RefineStyle, per-image optimisation", "gradstyle": "GradStyle",
+          "gani": "GaNI (per-image tuning)", "pti": "PTI (per-image tuning)"}
 METRIC_HEADERS = ["method", "MSE ↓", "SSIM ↑", "perceptual ↓", "ID ↑", "seconds"]
 
 
@@ -16,11 +19,15 @@ def build(session: Session) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(type="filepath", label="Image to invert", sources=["upload", "clipboard"])
+            missing = _missing_slots(session)
             methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=["refinestyle_opt"], label="Methods")
+            if missing:
+                gr.Markdown("Unavailable in this zoo: " + "; ".join(f"{LABELS[m]} ({why})" for m, why in missing.items()))
             with gr.Accordion("Optimisation", open=False):
                 w_steps = gr.Slider(0, 500, value=100, step=10, label="W+ steps")
                 r_steps = gr.Slider(0, 1000, value=200, step=10, label="Residual steps (P, Q, A, B)")
                 rank = gr.Slider(1, 64, value=8, step=1, label="Rank L")
+                tune_steps = gr.Slider(0, 500, value=100, step=10, label="GaNI / PTI tuning steps")
                 seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
             run = gr.Button("Invert", variant="primary")
         with gr.Column(scale=2):
@@ -28,31 +35,31 @@ def build(session: Session) -> None:
             slider = gr.ImageSlider(label="Input vs. the first method", format="png", type="pil")
             table = gr.Dataframe(headers=METRIC_HEADERS, interactive=False)
 
-    def on_invert(path, chosen, w_steps, r_steps, rank, seed, progress=gr.Progress()):
+    def on_invert(path, chosen, w_steps, r_steps, rank, tune_steps, seed, progress=gr.Progress()):
         if not path:
             raise gr.Error("Upload an image first.")
         if not chosen:
             raise gr.Error("Tick at least one method.")
-        g = session.load("generator")
-        nets = InversionNetworks(g, _loss(session), session.load("e4e") if session.zoo.available("e4e") else None)
+        nets = InversionNetworks.build(session.load, session.zoo.available)
         missing = {m: why for m, why in available_methods(nets).items() if m in chosen and why}
         if missing:
             raise gr.Error("; ".join(f"{LABELS[m]}: {why}" for m, why in missing.items()))
         settings = OptimisationSettings(w_steps=int(w_steps), residual_steps=int(r_steps), rank=int(rank))
+        tuning = TuningSettings(steps=int(tune_steps))
         with user_errors():
-            target = prepare_image(path, g.size)
-            results = invert(nets, target, list(chosen), settings, int(seed), lambda f, d: progress(f, desc=d))
+            target = prepare_image(path, nets.generator.size)
+            results = invert(nets, target, list(chosen), settings, int(seed), lambda f, d: progress(f, desc=d), tuning)
         source = tensor_to_pil(target)
         shots = [(source, "input")] + [(tensor_to_pil(r.image), LABELS[r.method]) for r in results]
         rows = [[LABELS[r.method], *(round(r.metrics[k], 4) for k in ("mse", "ssim", "perceptual", "id")),
                  round(r.seconds, 2)] for r in results]
         return shots, (source, shots[1][0]), rows
 
-    run.click(on_invert, [image, methods, w_steps, r_steps, rank, seed], [gallery, slider, table], api_name="invert")
+    run.click(on_invert, [image, methods, w_steps, r_steps, rank, tune_steps, seed], [gallery, slider, table],
+              api_name="invert")
 
 
-def _loss(session: Session):
-    from pipelines.losses import ReconstructionLoss
-
-    net, ident = session.load("perceptual"), session.load("identity")
-    return ReconstructionLoss(net.perceptual_distance, ident.identity)
+def _missing_slots(session: Session) -> dict[str, str]:
+    """Methods whose networks the zoo does not name, with the reason (nothing is loaded)."""
+    lacking = {m: [slot for slot in NEEDS[m] if not session.zoo.available(slot)] for m in METHODS}
+    return {m: f"no {slots[0]} network in this zoo" for m, slots in lacking.items() if slots}
