@@ -200,8 +200,10 @@ class GradStyle(nn.Module, PyTorchModelHubMixin):
         image = g.synthesis(ws, feature_hook=self.reconstruction_hook(enc_feats, stream, gated, stages))
         return image, stream, gated
 
-    def edit(self, g, ws_edit: Tensor, stream: Stream, use_gam: bool = True) -> tuple[Tensor, dict[int, Tensor]]:
-        """The editing stream on edited codes Ŵ⁺.  -> (image [B, 3, S, S], aligned residuals F'_m)"""
+    def edit(self, g, ws_edit: Tensor, stream: Stream, use_gam: bool = True,
+             style_offsets: dict[int, Tensor] | None = None) -> tuple[Tensor, dict[int, Tensor]]:
+        """The editing stream on edited codes Ŵ⁺ (and StyleSpace offsets).  -> (image [B, 3, S, S], F'_m)"""
         aligned: dict[int, Tensor] = {}
-        image = g.synthesis(ws_edit, feature_hook=self.editing_hook(stream, aligned, use_gam))
+        image = g.synthesis(ws_edit, feature_hook=self.editing_hook(stream, aligned, use_gam),
+                            style_offsets=style_offsets)
         return image, aligned

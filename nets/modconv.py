@@ -76,6 +76,7 @@ class ModulatedConv2d(nn.Module):
         weight_delta: Tensor | None = None,
         bias: Tensor | None = None,
         gain: float = 1.0,
+        style_offset: Tensor | None = None,
     ) -> Tensor:
         """gain · conv(x, refined kernel) + bias.  x [B, C_in, H, W], w [B, w_dim] -> [B, C_out, H', W']
 
@@ -83,12 +84,15 @@ class ModulatedConv2d(nn.Module):
         residual: RefineStyle factors (P̂, Q̂), per image or shared.
         weight_delta: an additive change of W⁰ [C_out, C_in, k, k] (GaNI, PTI-style tuning).
         bias [C_out] and gain let a caller's bias and activation gain ride on the convolution.
+        style_offset [B|1, C_in]: added to s = affine(w) (a StyleSpace edit).
         """
         assert x.ndim == 4 and x.shape[1] == self.in_channels, \
             f"expected [B, {self.in_channels}, H, W], got {list(x.shape)}"
         batch = x.shape[0]
         weight = self.weight if weight_delta is None else self.weight + weight_delta  # [O, I, k, k]
         s = self.affine(w)  # [B, I]
+        if style_offset is not None:
+            s = s + style_offset
         if self.demodulate:
             energy = _kernel_energy(weight, s, residual)  # [B, O]
             coef = gain * self.scale * torch.rsqrt(self.scale**2 * energy + 1e-8)  # [B, O]

@@ -71,10 +71,11 @@ class StyledConv(nn.Module):
         self.resolution = resolution
 
     def forward(self, x: Tensor, w: Tensor, noise_mode: str = "const",
-                residual: LowRankFactors | None = None, weight_delta: Tensor | None = None) -> Tensor:
+                residual: LowRankFactors | None = None, weight_delta: Tensor | None = None,
+                style_offset: Tensor | None = None) -> Tensor:
         # lrelu(conv + noise + bias) · √2 = lrelu(√2 conv + √2 noise + √2 bias): the gain and the bias
         # ride on the convolution, leaving one noise pass and one activation pass.
-        y = self.conv(x, w, residual, weight_delta, bias=self.bias * SQRT2, gain=SQRT2)  # [B, O, R, R]
+        y = self.conv(x, w, residual, weight_delta, self.bias * SQRT2, SQRT2, style_offset)  # [B, O, R, R]
         if noise_mode == "const":
             y = y.add_(self.noise_const * (self.noise_strength * SQRT2))
         elif noise_mode == "random":
@@ -131,22 +132,24 @@ class SynthesisNetwork(nn.Module):
         residuals: Mapping[int, LowRankFactors] | None = None,
         weight_deltas: Mapping[int, Tensor] | None = None,
         feature_hook: FeatureHook | None = None,
+        style_offsets: Mapping[int, Tensor] | None = None,
     ) -> Tensor:
         """ws [B, num_ws, w_dim] -> img [B, 3, size, size].
 
-        residuals / weight_deltas: keyed by conv layer index (0 .. num_ws - 2).
+        residuals / weight_deltas / style_offsets: keyed by conv layer index (0 .. num_ws - 2);
+        style_offsets [B|1, C_in] move that layer's style vector s (StyleSpace's S).
         feature_hook(i, x): called after conv layer i with its output [B, C, R, R]; a returned
         tensor replaces the features that flow on (to the next layer and the ToRGB).
         """
         assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
             f"ws must be [B, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}"
         assert noise_mode in NOISE_MODES, f"noise_mode must be one of {NOISE_MODES}"
-        residuals, weight_deltas = residuals or {}, weight_deltas or {}
+        residuals, weight_deltas, style_offsets = residuals or {}, weight_deltas or {}, style_offsets or {}
         # channels-last activations: oneDNN's convolutions run fastest in that layout on CPU
         x = self.const.expand(ws.shape[0], -1, -1, -1).contiguous(memory_format=torch.channels_last)  # [B, C4, 4, 4]
         img = None
         for i, layer in enumerate(self.convs):
-            x = layer(x, ws[:, i], noise_mode, residuals.get(i), weight_deltas.get(i))
+            x = layer(x, ws[:, i], noise_mode, residuals.get(i), weight_deltas.get(i), style_offsets.get(i))
             if feature_hook is not None:
                 replaced = feature_hook(i, x)
                 x = x if replaced is None else replaced

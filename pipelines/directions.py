@@ -1,12 +1,15 @@
-"""Latent editing directions: InterFaceGAN (linear boundaries in W or W+) and GANSpace (PCA of W).
+"""Editing directions: InterFaceGAN (linear boundaries in W or W+), GANSpace (PCA of W) and
+StyleSpace channels (single coordinates of the per-layer style vectors S).
 
-Both act on W+ codes ws [B, num_ws, w_dim]. The official FFHQ files load through
+InterFaceGAN and GANSpace act on W+ codes ws [B, num_ws, w_dim]; a StyleSpace channel becomes
+a style offset for one conv layer (`SynthesisNetwork(style_offsets=...)`). The official FFHQ files load through
 `converters.load_official_directions`; emoji64's are fitted by train/.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor
 
 
@@ -45,14 +48,34 @@ class GanSpace:
         return out
 
 
+@dataclass(frozen=True)
+class StyleChannel:
+    """StyleSpace (Wu et al. 2021): channel c of conv layer l's style s = affine(w), moved by α σ_c."""
+
+    name: str
+    layer: int
+    channel: int
+    std: float  # σ_c over random w
+
+    def offsets(self, in_channels: int, strength: float) -> dict[int, Tensor]:
+        """{conv layer: [1, C_in] style offset}"""
+        if not 0 <= self.channel < in_channels:
+            raise ValueError(f"StyleSpace channel {self.channel} does not exist in a {in_channels}-channel layer")
+        offset = torch.zeros(1, in_channels)
+        offset[0, self.channel] = strength * self.std
+        return {self.layer: offset}
+
+
 @dataclass
 class DirectionSet:
     interfacegan: dict[str, LinearDirection] = field(default_factory=dict)
     ganspace: GanSpace | None = None
+    stylespace: dict[str, StyleChannel] = field(default_factory=dict)
 
 
 def load_directions(path) -> DirectionSet:
-    """A project direction file (train/directions.py): safetensors with interfacegan.<name> and ganspace.*."""
+    """A project direction file (train/directions.py): safetensors with interfacegan.<name>, ganspace.*
+    and stylespace.<name> = [layer, channel, σ]."""
     from safetensors.torch import load_file
 
     tensors = load_file(str(path))
@@ -61,6 +84,9 @@ def load_directions(path) -> DirectionSet:
         if key.startswith("interfacegan."):
             name = key.split(".", 1)[1]
             out.interfacegan[name] = LinearDirection(name, value.float())
+        elif key.startswith("stylespace."):
+            name = key.split(".", 1)[1]
+            out.stylespace[name] = StyleChannel(name, int(value[0]), int(value[1]), float(value[2]))
     if "ganspace.components" in tensors:
         out.ganspace = GanSpace(tensors["ganspace.mean"].float(), tensors["ganspace.components"].float(),
                                 tensors["ganspace.std"].float())

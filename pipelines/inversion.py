@@ -100,21 +100,23 @@ def image_metrics(loss: ReconstructionLoss, x: Tensor, target: Tensor) -> dict[s
             "perceptual": loss.perceptual(x, target).mean().item(), "id": ident.mean().item()}
 
 
-def render(nets: InversionNetworks, result: InversionResult, ws: Tensor | None = None) -> Tensor:
-    """Synthesise a result's code (or an edited code `ws`) the way its method preserves details.
-
-    GradStyle's editing stream aligns the stored residuals to the new code's features (GAM);
-    with ws None it is the reconstruction stream's image.  -> [1, 3, R, R] in [-1, 1]
+def render(nets: InversionNetworks, result: InversionResult, ws: Tensor | None = None,
+           style_offsets: dict[int, Tensor] | None = None, use_gam: bool = True) -> Tensor:
+    """Synthesise a result's code (or an edited code `ws`, StyleSpace `style_offsets`) the way its
+    method preserves details: with its residuals, its kernel deltas, or — GradStyle — the editing
+    stream, whose GAM aligns the stored residuals to the new code's features (use_gam=False adds
+    them unaligned). With neither ws nor offsets it is the result's own image.  -> [1, 3, R, R]
     """
     g = nets.generator
+    if ws is None and style_offsets is None and result.image.numel():
+        return result.image
+    ws = result.ws if ws is None else ws
     with torch.no_grad():
         if result.stream:
-            if ws is None:
-                return result.image
-            image, _ = nets.gradstyle.edit(g, ws, result.stream)
+            image, _ = nets.gradstyle.edit(g, ws, result.stream, use_gam, style_offsets)
         else:
-            image = g.synthesis(result.ws if ws is None else ws, residuals=result.residuals,
-                                weight_deltas=result.weight_deltas)
+            image = g.synthesis(ws, residuals=result.residuals, weight_deltas=result.weight_deltas,
+                                style_offsets=style_offsets)
         return image.clamp(-1, 1)
 
 

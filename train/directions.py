@@ -12,6 +12,13 @@ value ("enough labels").
 GANSpace (Härkönen et al. 2020): PCA of W from the same samples; components, their standard
 deviations and the mean.
 
+StyleSpace (Wu et al. 2021, §4): the channel of S (every conv layer's style vector) that moves
+one attribute most while keeping the others, found by the paper's perturbation procedure with
+EmojiNet as the attribute judge: on n samples, each channel c is moved by ±α σ_c, the change of
+every head score is averaged and divided by that score's spread over samples; a channel's
+score for attribute a is |Δ_a| − max |Δ_b| over the pairs b of other heads. The best channel
+per kept attribute is shipped, its σ signed so that a positive strength raises the attribute.
+
 Each InterFaceGAN direction is then scored on 200 fresh samples at the fixed strength
 α = 2 σ (σ: the std of w·n over samples): the fraction whose head score rises, and the mean
 EmojiNet identity cosine between the original and the edited sample.
@@ -28,7 +35,7 @@ from safetensors.torch import save_file
 
 from nets.emojinet import ATTRIBUTES, EmojiNet
 from nets.stylegan2 import Generator
-from pipelines.directions import DirectionSet, GanSpace, LinearDirection
+from pipelines.directions import DirectionSet, GanSpace, LinearDirection, StyleChannel
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
 
@@ -140,13 +147,49 @@ def fit_all(G: Generator, net: EmojiNet, n: int = 10000, seed: int = 0, top: flo
     return directions, report
 
 
+@torch.no_grad()
+def style_std(G: Generator, n: int = 2000, seed: int = 3) -> list[torch.Tensor]:
+    """σ of every style channel over random w, per conv layer.  -> [C_in] per layer"""
+    w = G.mapping(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)))
+    return [conv.conv.affine(w).std(0) for conv in G.synthesis.convs]
+
+
+@torch.no_grad()
+def localise_stylespace(G: Generator, net: EmojiNet, pairs: list[AttributePair], n: int = 24, alpha: float = 5.0,
+                        seed: int = 7) -> tuple[dict[str, StyleChannel], dict]:
+    """The most attribute-specific style channel for each pair (module docstring).  -> channels, report"""
+    w = G.mapping(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)))
+    ws = G.broadcast(w)
+    base = net(G.synthesis(ws).clamp(-1, 1))["logits"]
+    spread = torch.stack([head_score(base, p).std() + 1e-6 for p in pairs])  # [P]
+    heads = [p.head for p in pairs]
+    best: dict[str, tuple[float, int, int, float]] = {}
+    for layer, sigma in enumerate(style_std(G)):
+        for c in range(len(sigma)):
+            def score(sign: float) -> torch.Tensor:
+                offset = torch.zeros(1, len(sigma))
+                offset[0, c] = sign * alpha * sigma[c]
+                logits = net(G.synthesis(ws, style_offsets={layer: offset}).clamp(-1, 1))["logits"]
+                return torch.stack([head_score(logits, p) for p in pairs])  # [P, n]
+            effect = (score(1.0) - score(-1.0)).mean(1) / spread  # [P]
+            for a, pair in enumerate(pairs):
+                others = [abs(float(effect[b])) for b in range(len(pairs)) if heads[b] != pair.head] or [0.0]
+                value = abs(float(effect[a])) - max(others)
+                if value > best.get(pair.name, (-float("inf"),))[0]:
+                    best[pair.name] = (value, layer, c, float(sigma[c]) * (1 if effect[a] > 0 else -1))
+    channels = {k: StyleChannel(k, layer, c, std) for k, (_, layer, c, std) in best.items()}
+    report = {k: {"layer": layer, "channel": c, "specificity": v} for k, (v, layer, c, _) in best.items()}
+    return channels, report
+
+
 def save_directions(directions: DirectionSet, report: dict, folder=EXPORT) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"interfacegan.{k}": d.vector.contiguous() for k, d in directions.interfacegan.items()}
     gs = directions.ganspace
     tensors |= {"ganspace.mean": gs.mean, "ganspace.components": gs.components.contiguous(), "ganspace.std": gs.std}
+    tensors |= {f"stylespace.{k}": torch.tensor([c.layer, c.channel, c.std]) for k, c in directions.stylespace.items()}
     save_file(tensors, str(folder / "directions.safetensors"))
-    (folder / "directions.json").write_text(json.dumps({"interfacegan": report}, indent=1) + "\n")
+    (folder / "directions.json").write_text(json.dumps(report, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -158,6 +201,9 @@ def main(argv: list[str] | None = None) -> None:
     zoo = open_zoo("emoji64")
     G, net = zoo.load("generator"), zoo.load("perceptual")
     directions, report = fit_all(G, net, args.samples, args.seed)
+    kept = [p for p in CANDIDATES if p.name in directions.interfacegan]
+    directions.stylespace, style_report = localise_stylespace(G, net, kept)
+    report = {"interfacegan": report, "stylespace": style_report}
     save_directions(directions, report)
     print(json.dumps(report, indent=1))
     register_local_slot(ZOOS_DIR / "emoji64.json", "directions", EXPORT, loader="project_directions",

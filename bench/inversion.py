@@ -1,0 +1,174 @@
+"""Inversion on EmojiBench: every method the emoji64 zoo can run, in-domain and out-of-domain.
+
+    python -m bench.inversion [--images 48] [--readme]     # tables, bench/results/inversion.json
+
+- main table: for each method (pipelines/inversion.py) on the first --images emoji of the Google
+  test split (in-domain) and on the Twitter renderings of the same emoji (out-of-domain): MSE,
+  SSIM, the zoo's perceptual distance, ID cosine, trainable parameters of the method and CPU
+  milliseconds per image (one thread per image, as the app runs them);
+- RefineStyle ablation (the paper's Table 4): every one-stage encoder trained under
+  `runs/ablation_*` by `python -m train.refinestyle --name ablation_<row> --no-export ...`,
+  on the Twitter images (the main table's refinestyle_1s row is the reference);
+- GaNI vs PTI locality: for the same tuning steps, the MSE gain over e4e next to the perceptual
+  drift of the tuned generator on 200 random w (lower: the tuning stayed local).
+Methods and rows the zoo cannot run yet are listed as missing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings, available_methods, invert
+from pipelines.runtime import tune_cpu_allocator
+from pipelines.tuning import TuningSettings, locality_drift
+from pipelines.zoo import open_zoo
+from train.data_emoji import default_root, load_emojibench
+
+from .readme import update_readme_block
+
+RESULTS = Path(__file__).resolve().parent / "results" / "inversion.json"
+METRICS = ("mse", "ssim", "perceptual", "id")
+
+
+def method_parameters(nets: InversionNetworks, method: str, settings: OptimisationSettings,
+                      tuning: TuningSettings) -> int:
+    """Trainable parameters a method brings (encoders, modules, or per-image variables)."""
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    g = nets.generator
+    convs = g.synthesis.convs
+    layers = settings.layers if settings.layers is not None else range(len(convs))
+    if method == "e4e":
+        return count(nets.e4e)
+    if method == "refinestyle_1s":
+        return count(nets.refinestyle_1s)
+    if method == "refinestyle_2s":
+        return count(nets.e4e) + count(nets.refinestyle_2s)
+    if method == "gradstyle":
+        return count(nets.e4e) + count(nets.gradstyle)
+    if method == "refinestyle_opt":  # per image: W+ and the rank-L factors with their scalings
+        return g.num_ws * g.w_dim + sum(settings.rank * (convs[i].conv.in_channels + convs[i].conv.out_channels + 2)
+                                        for i in layers)
+    tuned = tuning.layers if tuning.layers is not None else range(len(convs))
+    if method == "pti":  # per image: every tuned kernel
+        return sum(convs[i].conv.weight.numel() for i in tuned)
+    widths = sorted({convs[i].conv.in_channels for i in tuned})  # gani: modules shared by C_in, a step per layer
+    return sum(tuning.gani_blocks * (2 * c * c + c + 1) for c in widths) + len(list(tuned))
+
+
+def evaluate(nets: InversionNetworks, images: torch.Tensor, methods: list[str], settings: OptimisationSettings,
+             tuning: TuningSettings) -> dict:
+    """Mean metrics and ms per image for each method over images [N, 3, R, R]."""
+    sums = {m: dict.fromkeys((*METRICS, "ms"), 0.0) for m in methods}
+    for i in range(len(images)):
+        for r in invert(nets, images[i : i + 1], methods, settings, seed=i, tuning=tuning):
+            for k in METRICS:
+                sums[r.method][k] += r.metrics[k]
+            sums[r.method]["ms"] += 1000 * r.seconds
+    return {m: {k: v / len(images) for k, v in s.items()} for m, s in sums.items()}
+
+
+def ablation_rows(nets: InversionNetworks, images: torch.Tensor) -> dict:
+    """The RefineStyle one-stage ablation checkpoints found in the run folder, on `images`."""
+    from nets.refinestyle import RefineStyleEncoder
+
+    rows = {}
+    for folder in sorted((default_root() / "runs").glob("ablation_*/export")):
+        enc = RefineStyleEncoder.from_pretrained(folder).eval()
+        trial = InversionNetworks(nets.generator, nets.loss, refinestyle_1s=enc)
+        scores = evaluate(trial, images, ["refinestyle_1s"], OptimisationSettings(), TuningSettings())
+        info = json.loads((folder / "training.json").read_text())
+        rows[folder.parent.name.removeprefix("ablation_")] = scores["refinestyle_1s"] | {
+            "steps": info["meta"]["step"], "rank": enc.rank, "layers": len(enc.refined_layers),
+            "grouped": enc.grouped, "learn_scalings": bool(enc.scale_a.requires_grad)}
+    return rows
+
+
+def locality_table(nets: InversionNetworks, images: torch.Tensor, tuning: TuningSettings) -> dict:
+    """GaNI and PTI at equal steps: MSE gain over e4e and the tuned generator's drift on random w."""
+    out = {}
+    for method in ("gani", "pti"):
+        gains, drifts = [], []
+        for i in range(len(images)):
+            e4e, tuned = invert(nets, images[i : i + 1], ["e4e", method], seed=i, tuning=tuning)
+            gains.append(e4e.metrics["mse"] - tuned.metrics["mse"])
+            drifts.append(locality_drift(nets.generator, tuned.weight_deltas, nets.loss.perceptual, n=200))
+        out[method] = {"steps": tuning.steps, "mse_gain": sum(gains) / len(gains), "drift": sum(drifts) / len(drifts)}
+    return out
+
+
+def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings, locality_images: int) -> dict:
+    torch.set_num_threads(1)
+    zoo = open_zoo("emoji64")
+    data = load_emojibench()
+    nets = InversionNetworks.from_zoo(zoo)
+    reasons = available_methods(nets)
+    methods = [m for m in METHODS if not reasons[m]]
+    idx = data.indices("test")[:n_images]
+    splits = {"google_test": data.tensor(data.google[idx]), "twitter_test": data.tensor(data.twitter[idx])}
+    start = time.time()
+    result: dict = {"images": len(idx), "settings": vars(settings), "tuning": vars(tuning),
+                    "missing": {m: why for m, why in reasons.items() if why},
+                    "parameters": {m: method_parameters(nets, m, settings, tuning) for m in methods}}
+    result["splits"] = {name: evaluate(nets, images, methods, settings, tuning) for name, images in splits.items()}
+    result["ablation"] = ablation_rows(nets, splits["twitter_test"])
+    if not reasons["gani"]:
+        result["locality"] = locality_table(nets, splits["twitter_test"][:locality_images], tuning)
+    result["seconds"] = time.time() - start
+    return result
+
+
+def table(r: dict) -> str:
+    lines = [f"{r['images']} test emoji; CPU, one thread; ms per image include every optimisation step.", ""]
+    for split, rows in r["splits"].items():
+        base = rows.get("e4e", {}).get("mse")
+        lines += [f"**{split.replace('_', ' ')}**", "",
+                  "| method | MSE ↓ | vs e4e | SSIM ↑ | perceptual ↓ | ID ↑ | parameters | ms / image |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for m, s in rows.items():
+            rel = f"{s['mse'] / base:.2f}×" if base else "–"
+            lines.append(f"| {m} | {s['mse']:.4f} | {rel} | {s['ssim']:.3f} | {s['perceptual']:.4f} | {s['id']:.3f} | "
+                         f"{r['parameters'][m]:,} | {s['ms']:.0f} |")
+        lines.append("")
+    if r["ablation"]:
+        lines += ["**RefineStyle one-stage ablation (Twitter test)**", "",
+                  "| row | L | N_r | grouped | scalings | steps | MSE ↓ | perceptual ↓ | ID ↑ |",
+                  "|---|---:|---:|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {k} | {v['rank']} | {v['layers']} | {v['grouped']} | {v['learn_scalings']} | {v['steps']} | "
+                  f"{v['mse']:.4f} | {v['perceptual']:.4f} | {v['id']:.3f} |" for k, v in r["ablation"].items()]
+        lines.append("")
+    if "locality" in r:
+        lines += ["**GaNI vs PTI locality (Twitter test, equal steps)**", "",
+                  "| method | steps | MSE gain over e4e ↑ | drift on 200 random w ↓ |", "|---|---:|---:|---:|"]
+        lines += [f"| {k} | {v['steps']} | {v['mse_gain']:.4f} | {v['drift']:.4f} |" for k, v in r["locality"].items()]
+        lines.append("")
+    if r["missing"]:
+        lines.append("Not available yet: " + "; ".join(f"{m} ({why})" for m, why in r["missing"].items()) + ".")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=48)
+    p.add_argument("--locality-images", type=int, default=8)
+    p.add_argument("--w-steps", type=int, default=100)
+    p.add_argument("--residual-steps", type=int, default=200)
+    p.add_argument("--tune-steps", type=int, default=100)
+    p.add_argument("--readme", action="store_true")
+    args = p.parse_args(argv)
+    tune_cpu_allocator()
+    torch.manual_seed(0)
+    settings = OptimisationSettings(w_steps=args.w_steps, residual_steps=args.residual_steps)
+    result = run(args.images, settings, TuningSettings(steps=args.tune_steps), args.locality_images)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    print(table(result))
+    if args.readme:
+        update_readme_block("inversion", f"```\n$ python -m bench.inversion --images {args.images}\n```\n\n{table(result)}\n")
+
+
+if __name__ == "__main__":
+    main()
