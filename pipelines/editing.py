@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from .directions import DirectionSet
@@ -72,3 +73,15 @@ def strength_sweep(nets: InversionNetworks, result: InversionResult, directions:
     """The same edit at each strength (a sweep strip).  -> [1, 3, R, R] per strength"""
     return [apply_edit(nets, result, directions, Edit(edit.family, edit.direction, s, edit.first, edit.last))
             for s in strengths]
+
+
+def sigma_unit(g, directions: DirectionSet, family: str, direction: str | int, samples: int = 2000) -> float:
+    """The raw strength of one σ for a direction: InterFaceGAN's σ of w·n over random w; GANSpace
+    and StyleSpace strengths are already in units of their σ."""
+    if family != "interfacegan":
+        return 1.0
+    if direction not in directions.interfacegan:
+        raise ValueError(f"unknown InterFaceGAN direction '{direction}'")
+    with torch.no_grad():
+        w = g.mapping(torch.randn(samples, g.z_dim, generator=torch.Generator().manual_seed(1)).to(g.w_avg))
+        return (w @ directions.interfacegan[direction].vector[0].to(w)).std().item()

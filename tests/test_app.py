@@ -13,8 +13,10 @@ from PIL import Image
 import app
 from nets.emojinet import EmojiNet
 from nets.stylegan2 import Generator
+from pipelines.directions import DirectionSet, GanSpace, LinearDirection, StyleChannel
 from pipelines.generate import generate, kernel_spectrum
 from pipelines.zoo import register_local_slot
+from train.directions import save_directions
 from ui.session import Session
 
 
@@ -30,6 +32,10 @@ def tiny_zoo(tmp_path_factory) -> Path:
     EmojiNet(widths=[8, 8, 16, 16, 16], embed_dim=8).save_pretrained(root / "zoo" / "tiny" / "judge")
     for slot in ("perceptual", "identity"):
         register_local_slot(manifest, slot, root / "zoo" / "tiny" / "judge", options={"class": "EmojiNet"})
+    dirs = DirectionSet({"smile": LinearDirection("smile", torch.nn.functional.normalize(torch.randn(1, 16), dim=1))},
+                        GanSpace(torch.zeros(16), torch.eye(16)[:3], torch.ones(3)), {"smile": StyleChannel("smile", 2, 3, 0.5)})
+    save_directions(dirs, {}, root / "zoo" / "tiny" / "directions")
+    register_local_slot(manifest, "directions", root / "zoo" / "tiny" / "directions", loader="project_directions")
     return manifest
 
 
@@ -42,7 +48,7 @@ def _free_port() -> int:
 def test_blocks_build_without_a_server_and_name_their_endpoints(tiny_zoo):
     demo = app.build_demo(str(tiny_zoo))
     names = {dep.get("api_name") for dep in demo.config["dependencies"]}
-    assert {"generate", "invert", "kernel_spectrum", "zoo_status"} <= names
+    assert {"generate", "invert", "edit", "kernel_spectrum", "zoo_status"} <= names
 
 
 def test_missing_generator_is_announced_not_faked(tmp_path):
@@ -93,5 +99,14 @@ def test_endpoints_through_gradio_client(tiny_zoo, tmp_path):
         assert 0 <= table["data"][0][1] <= 1  # MSE on [0, 1] images
         with pytest.raises(Exception, match="e4e"):
             client.predict(handle_file(str(tmp_path / "in.png")), ["e4e"], 5, 5, 2, 5, 0, api_name="/invert")
+        shots, strip, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "StyleSpace",
+                                             "smile", 2, 0, 5, 5, 5, 5, api_name="/edit")
+        assert len(shots) == 2 and len(strip) == 7 and -1 <= table["data"][0][1] <= 1
+        shots, strip, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "GANSpace",
+                                             "2", -1, 1, 3, 5, 5, 5, api_name="/edit")
+        assert len(shots) == 2 and table["data"][0][0].startswith("RefineStyle")
+        with pytest.raises(Exception, match="unknown InterFaceGAN direction"):
+            client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "InterFaceGAN", "nose", 1, 0, 5,
+                           5, 5, 5, api_name="/edit")
     finally:
         demo.close()
