@@ -1,9 +1,11 @@
-"""Reconstruction losses over a zoo's perceptual and identity networks."""
+"""Reconstruction losses (RefineStyle Eq. 6) over a zoo's perceptual and identity networks, and the sliced
+Wasserstein distance between feature distributions (the one-shot style loss)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from .metrics import mse
@@ -30,3 +32,17 @@ class ReconstructionLoss:
             parts["id"] = (1 - (self.identity(x) * ref).sum(1)).mean()
         loss = self.l2 * parts["l2"] + self.lpips * parts["perceptual"] + self.id * parts.get("id", 0.0)
         return loss, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def sliced_wasserstein(a: Tensor, b: Tensor, projections: int = 64, generator: torch.Generator | None = None) -> Tensor:
+    """Sliced Wasserstein distance between the per-pixel feature distributions of two maps.
+
+    a [B, C, H, W], b [1 | B, C, H, W] (same H, W): every pixel's C-vector is a sample; both sets
+    are projected on `projections` random unit directions, sorted, and compared (squared, mean).
+    -> [B]
+    """
+    dirs = torch.randn(a.shape[1], projections, generator=generator).to(a)
+    dirs = dirs / dirs.norm(dim=0, keepdim=True)  # [C, K]
+    pa = a.flatten(2).transpose(1, 2) @ dirs  # [B, HW, K]
+    pb = (b.flatten(2).transpose(1, 2) @ dirs).expand_as(pa)
+    return (pa.sort(dim=1).values - pb.sort(dim=1).values).square().mean((1, 2))

@@ -1,0 +1,179 @@
+"""An adapted domain: what text-driven or one-shot adaptation produces, as a small file.
+
+Two kinds, both applied to a frozen generator without copying it:
+- `tokens` (RefineStyle §3.4): shared low-rank residuals (P̂ = A ⊙ P [1, L, C_out],
+  Q̂ = B ⊙ Q [1, L, C_in]) on the refined conv layers, added to every image's modulated kernels;
+- `full` (the NADA / full fine-tuning baseline): a kernel delta for every conv layer.
+
+The file is safetensors: the tensors, plus a JSON header (`domain`) with the kind, the zoo and
+generator shapes it belongs to, the prompts or reference, iterations, seed, seconds and the
+trainable parameter count (provenance). Rendering a per-image inversion result in the domain
+concatenates its own residual factors with the domain's along the rank axis — ΔW = Σ_l p_lᵀ q_l,
+so concatenation adds the two residuals.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from nets.modconv import LowRankFactors
+from nets.stylegan2 import Generator
+
+KINDS = ("tokens", "full")
+MAX_DOMAIN_BYTES = 64 * 2**20
+
+
+@dataclass
+class TokenParameters:
+    """Trainable P, Q, A, B per refined layer; ΔW = (A ⊙ P)ᵀ (B ⊙ Q) starts at exactly zero (Q = 0)."""
+
+    p: dict[int, Tensor]
+    q: dict[int, Tensor]
+    a: dict[int, Tensor]
+    b: dict[int, Tensor]
+
+    @classmethod
+    def init(cls, g: Generator, layers: list[int], rank: int, scaling_init: float = 0.1, seed: int = 0,
+             start: dict[int, LowRankFactors] | None = None) -> TokenParameters:
+        """Fresh tokens, or `start` factors (e.g. a two-stage inversion's P̂, Q̂) taken as P, Q with A = B = 1."""
+        gen = torch.Generator().manual_seed(seed)
+        convs = g.synthesis.convs
+        device = g.w_avg.device
+        p, q, a, b = {}, {}, {}, {}
+        for i in layers:
+            if start is not None and i in start:
+                p[i], q[i] = (t.detach().clone().to(device) for t in start[i])
+                a[i], b[i] = torch.ones(p[i].shape[1], device=device), torch.ones(p[i].shape[1], device=device)
+            else:
+                p[i] = torch.randn(1, rank, convs[i].conv.out_channels, generator=gen).to(device)
+                q[i] = torch.zeros(1, rank, convs[i].conv.in_channels, device=device)
+                a[i] = torch.full((rank,), scaling_init, device=device)
+                b[i] = torch.full((rank,), scaling_init, device=device)
+        for t in (*p.values(), *q.values(), *a.values(), *b.values()):
+            t.requires_grad_(True)
+        return cls(p, q, a, b)
+
+    def parameters(self) -> list[Tensor]:
+        return [*self.p.values(), *self.q.values(), *self.a.values(), *self.b.values()]
+
+    def factors(self) -> dict[int, LowRankFactors]:
+        return {i: (self.a[i][None, :, None] * self.p[i], self.b[i][None, :, None] * self.q[i]) for i in self.p}
+
+
+def full_parameters(g: Generator) -> dict[int, Tensor]:
+    """Zero kernel deltas for every conv layer (the full fine-tuning baseline's trainable weights)."""
+    return {i: torch.zeros_like(c.conv.weight, requires_grad=True) for i, c in enumerate(g.synthesis.convs)}
+
+
+@dataclass
+class DomainParameters:
+    """What an adaptation trains: tokens on `layers` (kind "tokens") or every kernel (kind "full")."""
+
+    kind: str
+    tokens: TokenParameters | None = None
+    deltas: dict[int, Tensor] | None = None
+
+    @classmethod
+    def create(cls, g: Generator, kind: str, layers: list[int] | None, rank: int, scaling_init: float = 0.1,
+               seed: int = 0, start: dict[int, LowRankFactors] | None = None) -> DomainParameters:
+        if kind not in KINDS:
+            raise ValueError(f"unknown adaptation method '{kind}' (known: {', '.join(KINDS)})")
+        if kind == "full":
+            return cls(kind, deltas=full_parameters(g))
+        layers = list(range(len(g.synthesis.convs))) if layers is None else list(layers)
+        return cls(kind, tokens=TokenParameters.init(g, layers, rank, scaling_init, seed, start))
+
+    def parameters(self) -> list[Tensor]:
+        return self.tokens.parameters() if self.tokens is not None else list(self.deltas.values())
+
+    def count(self) -> int:
+        return sum(t.numel() for t in self.parameters())
+
+    def render(self, g: Generator, ws: Tensor) -> Tensor:  # [B, num_ws, w_dim] -> [B, 3, R, R]
+        residuals = self.tokens.factors() if self.tokens is not None else None
+        return g.synthesis(ws, residuals=residuals, weight_deltas=self.deltas)
+
+    def freeze(self, info: dict) -> AdaptedDomain:
+        """The trained parameters as a domain (detached), with `info` and the parameter count."""
+        info = dict(info, trainable_parameters=self.count())
+        if self.tokens is not None:
+            return AdaptedDomain("tokens", {i: (p.detach(), q.detach()) for i, (p, q) in self.tokens.factors().items()},
+                                 info=info)
+        return AdaptedDomain("full", weight_deltas={i: d.detach() for i, d in self.deltas.items()}, info=info)
+
+
+def generator_signature(g: Generator) -> dict:
+    return {"size": g.size, "w_dim": g.w_dim, "channels": list(g.channels)}
+
+
+@dataclass
+class AdaptedDomain:
+    kind: str
+    tokens: dict[int, LowRankFactors] = field(default_factory=dict)
+    weight_deltas: dict[int, Tensor] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    def render(self, g: Generator, ws: Tensor, residuals: dict[int, LowRankFactors] | None = None,
+               weight_deltas: dict[int, Tensor] | None = None) -> Tensor:
+        """ws [B, num_ws, w_dim] through the adapted generator, with an inversion's own residuals
+        or kernel deltas on top.  -> [B, 3, R, R] in [-1, 1]"""
+        merged = dict(residuals or {})
+        for i, (p, q) in self.tokens.items():
+            if i in merged:
+                mp, mq = merged[i]
+                merged[i] = (torch.cat([mp, p.expand(mp.shape[0], -1, -1)], 1), torch.cat([mq, q.expand(mq.shape[0], -1, -1)], 1))
+            else:
+                merged[i] = (p, q)
+        deltas = dict(weight_deltas or {})
+        for i, d in self.weight_deltas.items():
+            deltas[i] = deltas[i] + d if i in deltas else d
+        return g.synthesis(ws, residuals=merged, weight_deltas=deltas).clamp(-1, 1)
+
+    def save(self, path: Path) -> Path:
+        tensors = {f"tokens.{i}.p": p.detach().cpu().contiguous() for i, (p, _) in self.tokens.items()}
+        tensors |= {f"tokens.{i}.q": q.detach().cpu().contiguous() for i, (_, q) in self.tokens.items()}
+        tensors |= {f"deltas.{i}": d.detach().cpu().contiguous() for i, d in self.weight_deltas.items()}
+        save_file(tensors, str(path), metadata={"domain": json.dumps(dict(self.info, kind=self.kind))})
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path, g: Generator | None = None) -> AdaptedDomain:
+        """Read a domain file; with g, check that every tensor fits its layers (ValueError otherwise)."""
+        path = Path(path)
+        if path.stat().st_size > MAX_DOMAIN_BYTES:
+            raise ValueError(f"{path.name} is {path.stat().st_size / 2**20:.0f} MiB; domain files are at most "
+                             f"{MAX_DOMAIN_BYTES // 2**20} MiB")
+        try:
+            with safe_open(str(path), "pt") as f:
+                info = json.loads((f.metadata() or {}).get("domain", "null"))
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as err:  # noqa: BLE001  any parse failure means "not a domain file"
+            raise ValueError(f"{path.name} is not a domain file ({type(err).__name__})") from None
+        if not isinstance(info, dict) or info.get("kind") not in KINDS:
+            raise ValueError(f"{path.name} has no domain header; make one with the adaptation tabs or pipelines")
+        tokens = {int(k.split(".")[1]): (tensors[k], tensors[k[:-1] + "q"]) for k in tensors
+                  if k.startswith("tokens.") and k.endswith(".p")}
+        deltas = {int(k.split(".")[1]): v for k, v in tensors.items() if k.startswith("deltas.")}
+        domain = cls(info.pop("kind"), tokens, deltas, info)
+        if g is not None:
+            domain.check(g)
+        return domain
+
+    def check(self, g: Generator) -> None:
+        convs = g.synthesis.convs
+        for i, (p, q) in self.tokens.items():
+            if not 0 <= i < len(convs) or p.shape[-1] != convs[i].conv.out_channels or q.shape[-1] != convs[i].conv.in_channels:
+                raise ValueError(f"domain tokens for layer {i} {list(p.shape)}/{list(q.shape)} do not fit this generator")
+        for i, d in self.weight_deltas.items():
+            if not 0 <= i < len(convs) or d.shape != convs[i].conv.weight.shape:
+                raise ValueError(f"domain kernel delta for layer {i} {list(d.shape)} does not fit this generator")
+
+    def to(self, device) -> AdaptedDomain:
+        return AdaptedDomain(self.kind, {i: (p.to(device), q.to(device)) for i, (p, q) in self.tokens.items()},
+                             {i: d.to(device) for i, d in self.weight_deltas.items()}, self.info)

@@ -1,0 +1,116 @@
+"""Domain adaptation on tiny networks: the domain file, the losses, text-driven and one-shot training."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nets.emoji_clip import EmojiClip
+from nets.emojinet import EmojiNet
+from nets.stylegan2 import Generator
+from pipelines.adapt_oneshot import OneShotSettings, adapt_oneshot
+from pipelines.adapt_text import TextAdaptSettings, adapt_text
+from pipelines.clip_loss import DirectionalLoss, clip_towers
+from pipelines.clip_text import tokenize
+from pipelines.domain import AdaptedDomain, DomainParameters
+from pipelines.losses import sliced_wasserstein
+from pipelines.metrics import mse
+
+
+@pytest.fixture(scope="module")
+def g() -> Generator:
+    torch.manual_seed(0)
+    g = Generator(size=16, style_dim=16, n_mlp=2, channels=[16, 16, 8]).eval().requires_grad_(False)
+    g.w_avg.copy_(g.estimate_w_avg(256))
+    return g
+
+
+@pytest.fixture(scope="module")
+def towers():
+    torch.manual_seed(0)
+    words = tokenize(["google style emoji", "twitter style emoji", "a cat"])[:, :16].flatten().tolist()
+    clip = EmojiClip(16, {"image_size": 16, "patch_size": 8, "width": 32, "layers": 1, "head_width": 16},
+                     {"context_length": 16, "width": 32, "heads": 2, "layers": 1}, sorted(set(words) - {0}))
+    return clip_towers(clip)
+
+
+def test_domain_tokens_add_to_an_inversions_residuals_and_round_trip(g, tmp_path):
+    torch.manual_seed(1)
+    ws = g.broadcast(g.mapping(torch.randn(1, 16)))
+    layer = 1
+    conv = g.synthesis.convs[layer].conv
+    own = {layer: (torch.randn(1, 2, conv.out_channels), torch.randn(1, 2, conv.in_channels))}
+    shared = {layer: (torch.randn(1, 3, conv.out_channels), torch.randn(1, 3, conv.in_channels))}
+    domain = AdaptedDomain("tokens", shared, info={"mode": "text"})
+    # the residual of rank 2 + 3 equals the kernel delta (P̂₁ᵀQ̂₁ + P̂₂ᵀQ̂₂) / s in the stored kernel's units
+    s = conv.affine(ws[:, layer])[0]  # [C_in]
+    delta_w = sum(p[0].t() @ q[0] for p, q in (own[layer], shared[layer])) / s[None, :]  # [O, I]
+    expected = g.synthesis(ws, weight_deltas={layer: delta_w[:, :, None, None].expand_as(conv.weight)}).clamp(-1, 1)
+    torch.testing.assert_close(domain.render(g, ws, residuals=own), expected, atol=1e-4, rtol=1e-4)
+    back = AdaptedDomain.load(domain.save(tmp_path / "d.safetensors"), g)
+    assert back.kind == "tokens" and back.info == {"mode": "text"}
+    torch.testing.assert_close(back.render(g, ws), domain.render(g, ws))
+    other = Generator(size=16, style_dim=16, n_mlp=2, channels=[16, 8, 8])
+    with pytest.raises(ValueError, match="do not fit this generator"):
+        AdaptedDomain.load(tmp_path / "d.safetensors", other)
+    (tmp_path / "junk.safetensors").write_bytes(b"not a domain")
+    with pytest.raises(ValueError, match="not a domain file"):
+        AdaptedDomain.load(tmp_path / "junk.safetensors")
+
+
+def test_sliced_wasserstein_compares_distributions_not_positions():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(2, 8, 6, 6, generator=gen)
+    shuffled = a.flatten(2)[:, :, torch.randperm(36, generator=gen)].view_as(a)
+    assert sliced_wasserstein(a, a, generator=torch.Generator().manual_seed(1)).abs().max() < 1e-10
+    assert sliced_wasserstein(a, shuffled, generator=torch.Generator().manual_seed(1)).abs().max() < 1e-10
+    shifted = sliced_wasserstein(a, a + 1.0, generator=torch.Generator().manual_seed(1))
+    assert (shifted > 0.01).all()
+
+
+def test_directional_loss_is_zero_along_the_text_direction(towers, g):
+    loss = DirectionalLoss(towers, "google style emoji", "twitter style emoji")
+    frozen = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert loss(frozen + 0.3 * torch.randn_like(frozen), frozen).item() > 0.0
+    with pytest.raises(ValueError, match="empty"):
+        DirectionalLoss(towers, "", "twitter")
+
+
+def test_text_adaptation_trains_tokens_cancels_cleanly_and_leaves_g_untouched(g, towers):
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    tokens = adapt_text(g, towers, TextAdaptSettings(iterations=40, lr=1e-2, rank=4, seed=0))
+    loss = DirectionalLoss(towers, "google style emoji", "twitter style emoji")
+    with torch.no_grad():  # on latents it never saw, the image change follows the text change: cos(ΔI, ΔT) > 0.2
+        ws = g.broadcast(g.truncate(g.mapping(torch.randn(8, 16, generator=torch.Generator().manual_seed(5))), 0.7))
+        assert loss(tokens.render(g, ws), g.synthesis(ws).clamp(-1, 1)).item() < 0.8
+    assert tokens.kind == "tokens" and tokens.info["iterations_done"] == 40
+    full = adapt_text(g, towers, TextAdaptSettings(iterations=2, method="full"))
+    assert tokens.info["trainable_parameters"] <= 0.15 * full.info["trainable_parameters"]
+    calls = []
+    partial = adapt_text(g, towers, TextAdaptSettings(iterations=50, rank=4), cancel=lambda: len(calls) >= 3,
+                         progress=lambda f, d: calls.append(f))
+    assert partial.info["cancelled"] and 3 <= partial.info["iterations_done"] < 50
+    for k, v in g.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    with pytest.raises(ValueError, match="unknown adaptation method"):
+        adapt_text(g, towers, TextAdaptSettings(iterations=1, method="lora"))
+
+
+def test_oneshot_adaptation_reconstructs_the_reference_and_can_start_from_an_inversion(g):
+    torch.manual_seed(2)
+    judge = EmojiNet(widths=[8, 8, 16, 16, 16], embed_dim=8).eval().requires_grad_(False)
+    ws = g.broadcast(g.mapping(torch.randn(1, 16)))
+    truth = {i: (torch.randn(1, 4, c.conv.out_channels) * 0.5, torch.randn(1, 4, c.conv.in_channels) * 0.5)
+             for i, c in enumerate(g.synthesis.convs)}
+    with torch.no_grad():
+        reference = g.synthesis(ws, residuals=truth).clamp(-1, 1)
+        plain = mse(g.synthesis(ws).clamp(-1, 1), reference).item()
+    s = OneShotSettings(iterations=40, lr=1e-2, rank=4)
+    scratch = adapt_oneshot(g, reference, ws, judge.features, judge.perceptual_distance, s)
+    assert scratch.info["reference_mse"] < 0.7 * plain and scratch.info["init"] == "scratch"
+    warm = adapt_oneshot(g, reference, ws, judge.features, judge.perceptual_distance,
+                         OneShotSettings(iterations=1, lr=0.0, rank=4), start=truth)
+    assert warm.info["init"] == "inversion" and warm.info["reference_mse"] < 1e-6  # A = B = 1: the inverter's residual
+    params = DomainParameters.create(g, "tokens", None, 4, start=truth)
+    assert sorted(params.tokens.p) == list(range(len(g.synthesis.convs)))
+    with pytest.raises(ValueError, match="style_from"):
+        adapt_oneshot(g, reference, ws, judge.features, judge.perceptual_distance, OneShotSettings(style_from=0))
