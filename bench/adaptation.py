@@ -1,0 +1,143 @@
+"""Domain adaptation on EmojiBench, scored on paired ground truth: Google → Twitter style.
+
+    python -m bench.adaptation [--iterations 300] [--images 48] [--readme]   # bench/results/adaptation.json
+
+The emoji64 generator is trained on Google renderings; every emoji also exists in the Twitter
+style, so an adapted generator can be compared with the real thing:
+- text-driven: from "google style emoji" to "twitter style emoji" (the zoo's emoji CLIP);
+- one-shot: one Twitter rendering of a train-split emoji as the reference I_r;
+- rows: shared tokens vs full fine-tuning of every kernel at equal iterations; for one-shot also
+  tokens initialised from the two-stage inverter's P̂, Q̂ for I_r vs from scratch; the
+  unadapted generator as the reference row.
+Per row, over the first --images emoji of the test split: each Google rendering is inverted
+by e4e and its code is rendered through the adapted generator; paired MSE and perceptual
+distance to the real Twitter rendering of the same emoji; EmojiNet ID cosine to the Google
+source; CLIP consistency with the target text; trainable parameters; seconds per iteration;
+for one-shot the reference's reconstruction MSE.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from pipelines.adapt_oneshot import OneShotSettings, adapt_oneshot
+from pipelines.adapt_text import TextAdaptSettings, adapt_text
+from pipelines.clip_loss import DirectionalLoss, clip_towers
+from pipelines.domain import AdaptedDomain
+from pipelines.metrics import mse
+from pipelines.runtime import tune_cpu_allocator
+from pipelines.zoo import open_zoo
+from train.data_emoji import load_emojibench
+
+from .readme import update_readme_block
+
+RESULTS = Path(__file__).resolve().parent / "results" / "adaptation.json"
+SOURCE, TARGET = "google style emoji", "twitter style emoji"
+REFERENCE_NAME = "grinning face"  # the one-shot reference: its Twitter rendering (train split)
+
+
+@torch.no_grad()
+def paired_scores(g, domain: AdaptedDomain | None, ws: torch.Tensor, google: torch.Tensor, twitter: torch.Tensor,
+                  judge, text: DirectionalLoss) -> dict:
+    out = {"mse": 0.0, "perceptual": 0.0, "id": 0.0, "clip_text": 0.0}
+    for i in range(0, len(ws), 16):
+        w = ws[i : i + 16]
+        images = g.synthesis(w).clamp(-1, 1) if domain is None else domain.render(g, w)
+        tw, go = twitter[i : i + 16], google[i : i + 16]
+        out["mse"] += mse(images, tw).sum().item()
+        out["perceptual"] += judge.perceptual_distance(images, tw).sum().item()
+        out["id"] += (judge.identity(images) * judge.identity(go)).sum().item()
+        out["clip_text"] += text.text_consistency(images, TARGET) * len(w)
+    return {k: v / len(ws) for k, v in out.items()}
+
+
+def reference_index(data) -> int:
+    train = set(data.indices("train").tolist())
+    names = [i for i, r in enumerate(data.records) if r["name"] == REFERENCE_NAME and i in train]
+    if not names:
+        raise SystemExit(f"'{REFERENCE_NAME}' is not in the train split")
+    return names[0]
+
+
+def run(iterations: int, n_images: int, seed: int) -> dict:
+    zoo = open_zoo("emoji64")
+    missing = [s for s in ("generator", "e4e", "clip", "perceptual") if not zoo.available(s)]
+    if missing:
+        return {"missing": missing}
+    data = load_emojibench()
+    g, e4e, judge = zoo.load("generator"), zoo.load("e4e"), zoo.load("perceptual")
+    towers = clip_towers(zoo.load("clip"))
+    text = DirectionalLoss(towers, SOURCE, TARGET)
+    idx = data.indices("test")[:n_images]
+    google, twitter = data.tensor(data.google[idx]), data.tensor(data.twitter[idx])
+    with torch.no_grad():
+        ws = torch.cat([e4e(google[i : i + 16]) for i in range(0, len(google), 16)])
+    rows = {"unadapted": paired_scores(g, None, ws, google, twitter, judge, text) | {"parameters": 0}}
+
+    def record(name: str, domain: AdaptedDomain) -> None:
+        info = domain.info
+        rows[name] = paired_scores(g, domain, ws, google, twitter, judge, text) | {
+            "parameters": info["trainable_parameters"], "s_per_iteration": info["seconds"] / info["iterations_done"]}
+        if "reference_mse" in info:
+            rows[name]["reference_mse"] = info["reference_mse"]
+
+    for method in ("tokens", "full"):
+        record(f"text {method}", adapt_text(g, towers, TextAdaptSettings(SOURCE, TARGET, method, iterations, seed=seed),
+                                            zoo="emoji64"))
+    ref_i = reference_index(data)
+    reference = data.tensor(data.twitter[ref_i : ref_i + 1])
+    with torch.no_grad():
+        w_ref = e4e(reference)
+    settings = OneShotSettings(iterations=iterations, seed=seed)
+    for method in ("tokens", "full"):
+        record(f"one-shot {method}", adapt_oneshot(g, reference, w_ref, judge.features, judge.perceptual_distance,
+                                                   OneShotSettings(method=method, iterations=iterations, seed=seed),
+                                                   zoo="emoji64"))
+    if zoo.available("refinestyle_2s"):
+        with torch.no_grad():
+            _, start = zoo.load("refinestyle_2s")(torch.cat([reference, g.synthesis(w_ref).clamp(-1, 1)], dim=1))
+        record("one-shot tokens, init from inversion",
+               adapt_oneshot(g, reference, w_ref, judge.features, judge.perceptual_distance, settings, start=start,
+                             zoo="emoji64"))
+    return {"images": len(idx), "iterations": iterations, "reference": REFERENCE_NAME, "rows": rows, "missing": []}
+
+
+def table(r: dict) -> str:
+    if r["missing"]:
+        return f"Needs the emoji64 slots {', '.join(r['missing'])}."
+    lines = [f"{r['images']} Google test emoji inverted by e4e and rendered through each generator, against their real "
+             f"Twitter renderings; {r['iterations']} iterations per adaptation; one-shot reference: Twitter "
+             f"'{r['reference']}'.", "",
+             "| generator | paired MSE ↓ | paired perceptual ↓ | ID to source ↑ | CLIP text ↑ | trainable params | "
+             "s / iteration | reference MSE ↓ |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, v in r["rows"].items():
+        sec = f"{v['s_per_iteration']:.3f}" if "s_per_iteration" in v else "–"
+        ref = f"{v['reference_mse']:.4f}" if "reference_mse" in v else "–"
+        lines.append(f"| {name} | {v['mse']:.4f} | {v['perceptual']:.4f} | {v['id']:.3f} | {v['clip_text']:.3f} | "
+                     f"{v['parameters']:,} | {sec} | {ref} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("--images", type=int, default=48)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--readme", action="store_true")
+    args = p.parse_args(argv)
+    tune_cpu_allocator()
+    torch.manual_seed(args.seed)
+    result = run(args.iterations, args.images, args.seed)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    print(table(result))
+    if args.readme:
+        update_readme_block("adaptation", f"```\n$ python -m bench.adaptation --iterations {args.iterations}\n```\n\n"
+                                          f"{table(result)}\n")
+
+
+if __name__ == "__main__":
+    main()
