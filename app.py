@@ -13,7 +13,7 @@ import argparse
 import gradio as gr
 
 from pipelines.runtime import tune_cpu_allocator
-from ui import editing_tab, generate_tab, inversion_tab, spectrum_tab, zoo_tab
+from ui import adaptation_tabs, editing_tab, generate_tab, inversion_tab, spectrum_tab, zoo_tab
 from ui.session import DEFAULT_ZOO, Session
 
 TITLE = "RefineStyle · GradStyle · GaNI — StyleGAN2 inversion, editing and domain adaptation"
@@ -32,6 +32,10 @@ def build_demo(zoo: str = DEFAULT_ZOO, device: str = "cpu", default_zoo: str = D
             inversion_tab.build(session)
         with gr.Tab("Editing"):
             editing_tab.build(session)
+        with gr.Tab("Text-driven adaptation"):
+            adaptation_tabs.build_text(session)
+        with gr.Tab("One-shot adaptation"):
+            adaptation_tabs.build_oneshot(session)
         with gr.Tab("Kernel spectrum"):
             spectrum_tab.build(session)
         with gr.Tab("Zoo"):

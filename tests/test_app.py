@@ -11,9 +11,12 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
+from nets.emoji_clip import EmojiClip
 from nets.emojinet import EmojiNet
+from pipelines.clip_text import tokenize
 from nets.stylegan2 import Generator
 from pipelines.directions import DirectionSet, GanSpace, LinearDirection, StyleChannel
+from pipelines.domain import AdaptedDomain
 from pipelines.generate import generate, kernel_spectrum
 from pipelines.zoo import register_local_slot
 from train.directions import save_directions
@@ -35,6 +38,11 @@ def tiny_zoo(tmp_path_factory) -> Path:
     dirs = DirectionSet({"smile": LinearDirection("smile", torch.nn.functional.normalize(torch.randn(1, 16), dim=1))},
                         GanSpace(torch.zeros(16), torch.eye(16)[:3], torch.ones(3)), {"smile": StyleChannel("smile", 2, 3, 0.5)})
     save_directions(dirs, {}, root / "zoo" / "tiny" / "directions")
+    words = tokenize(["google style emoji", "twitter style emoji"])[:, :16].flatten().tolist()
+    EmojiClip(16, {"image_size": 16, "patch_size": 8, "width": 32, "layers": 1, "head_width": 16},
+              {"context_length": 16, "width": 32, "heads": 2, "layers": 1},
+              sorted(set(words) - {0})).save_pretrained(root / "zoo" / "tiny" / "clip")
+    register_local_slot(manifest, "clip", root / "zoo" / "tiny" / "clip", options={"class": "EmojiClip"})
     register_local_slot(manifest, "directions", root / "zoo" / "tiny" / "directions", loader="project_directions")
     return manifest
 
@@ -48,7 +56,8 @@ def _free_port() -> int:
 def test_blocks_build_without_a_server_and_name_their_endpoints(tiny_zoo):
     demo = app.build_demo(str(tiny_zoo))
     names = {dep.get("api_name") for dep in demo.config["dependencies"]}
-    assert {"generate", "invert", "edit", "kernel_spectrum", "zoo_status"} <= names
+    assert {"generate", "invert", "edit", "adapt_text", "adapt_oneshot", "render_text_domain", "kernel_spectrum",
+            "zoo_status"} <= names
 
 
 def test_missing_generator_is_announced_not_faked(tmp_path):
@@ -108,5 +117,34 @@ def test_endpoints_through_gradio_client(tiny_zoo, tmp_path):
         with pytest.raises(Exception, match="unknown InterFaceGAN direction"):
             client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "InterFaceGAN", "nose", 1, 0, 5,
                            5, 5, 5, api_name="/edit")
+    finally:
+        demo.close()
+
+
+def test_adaptation_endpoints_train_download_and_render(tiny_zoo, tmp_path):
+    demo = app.build_demo(str(tiny_zoo)).queue()
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        grid, info, domain_file = client.predict("google style emoji", "twitter style emoji", "tokens", 10, 0,
+                                                    api_name="/adapt_text")
+        assert len(grid) == 8 and "tokens" in info and "10 iterations" in info
+        back = AdaptedDomain.load(Path(domain_file))
+        assert back.kind == "tokens" and back.info["settings"]["target"] == "twitter style emoji"
+        Image.new("RGB", (24, 24), (30, 160, 90)).save(tmp_path / "ref.png")
+        grid, info, _ = client.predict(handle_file(str(tmp_path / "ref.png")), "full", False, 10, 0,
+                                                     api_name="/adapt_oneshot")
+        assert "full" in info and "reference MSE" in info
+        pair, preview = client.predict(handle_file(str(tmp_path / "ref.png")), handle_file(domain_file),
+                                       api_name="/render_text_domain")
+        assert len(pair) == 2 and len(preview) == 8
+        with pytest.raises(Exception, match="empty"):
+            client.predict("", "twitter style emoji", "tokens", 10, 0, api_name="/adapt_text")
+        (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+        with pytest.raises(Exception, match="not a domain file"):
+            client.predict(None, handle_file(str(tmp_path / "junk.safetensors")), api_name="/render_text_domain")
+        with pytest.raises(Exception, match="Invalid file type"):
+            client.predict(None, handle_file(str(tmp_path / "ref.png")), api_name="/render_text_domain")
     finally:
         demo.close()

@@ -1,0 +1,151 @@
+"""Text-driven and one-shot domain adaptation tabs: train, preview on fixed seeds, download or load
+the domain file, and render an uploaded image in the adapted domain."""
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+
+import gradio as gr
+import torch
+
+from pipelines.adapt_oneshot import OneShotSettings, adapt_oneshot
+from pipelines.adapt_text import TextAdaptSettings, adapt_text
+from pipelines.clip_loss import clip_towers
+from pipelines.domain import AdaptedDomain
+from pipelines.images import prepare_image, tensor_to_pil
+from pipelines.inversion import InversionNetworks, OptimisationSettings, invert
+
+from .session import Session, user_errors
+
+PREVIEW_SEEDS = [0, 1, 2, 3]
+METHODS = [("Tokens (RefineStyle)", "tokens"), ("Full fine-tuning (baseline)", "full")]
+DOMAIN_DIR = Path(tempfile.gettempdir()) / "refinestyle-domains"
+
+
+def _preview(g, domain: AdaptedDomain) -> list:
+    """Before / after pairs on the fixed preview seeds (ψ = 0.7)."""
+    z = torch.randn(len(PREVIEW_SEEDS), g.z_dim, generator=torch.Generator().manual_seed(0)).to(g.w_avg)
+    with torch.no_grad():
+        ws = g.broadcast(g.truncate(g.mapping(z), 0.7))
+        before, after = g.synthesis(ws).clamp(-1, 1), domain.render(g, ws)
+    return ([(tensor_to_pil(b), f"seed {s}: before") for b, s in zip(before, PREVIEW_SEEDS)]
+            + [(tensor_to_pil(a), f"seed {s}: adapted") for a, s in zip(after, PREVIEW_SEEDS)])
+
+
+def _summary(domain: AdaptedDomain) -> str:
+    i = domain.info
+    extra = f", reference MSE {i['reference_mse']:.4f}" if "reference_mse" in i else ""
+    state = " (cancelled early)" if i.get("cancelled") else ""
+    return (f"**{domain.kind}**: {i['trainable_parameters']:,} trainable parameters, {i['iterations_done']} iterations "
+            f"in {i['seconds']:.1f} s{state}{extra}.")
+
+
+def _save(domain: AdaptedDomain) -> str:
+    DOMAIN_DIR.mkdir(parents=True, exist_ok=True)
+    return str(domain.save(DOMAIN_DIR / f"domain-{domain.info['mode']}-{uuid.uuid4().hex[:8]}.safetensors"))
+
+
+def _render_section(session: Session, state: gr.State, name: str) -> None:
+    """Render an uploaded image in the last trained domain, or in an uploaded domain file."""
+    with gr.Accordion("Render your image in the adapted domain, or load a domain file", open=False):
+        with gr.Row():
+            with gr.Column():
+                image = gr.Image(type="filepath", label="Your image", sources=["upload", "clipboard"])
+                domain_file = gr.File(label="Domain file (optional: default is the one just trained)",
+                                      file_types=[".safetensors"])
+                go = gr.Button("Render in domain")
+            with gr.Column():
+                pair = gr.ImageSlider(label="Inverted vs. in the adapted domain", format="png", type="pil")
+                preview = gr.Gallery(label="The domain on the preview seeds", columns=len(PREVIEW_SEEDS), format="png")
+
+    def on_render(path, uploaded, last, progress=gr.Progress()):
+        source = uploaded or last
+        if not source:
+            raise gr.Error("Train a domain first, or upload a domain file.")
+        g = session.load("generator")
+        with user_errors():
+            domain = AdaptedDomain.load(Path(source), g)
+            grid = _preview(g, domain)
+            if not path:
+                return None, grid
+            nets = InversionNetworks.build(session.load, session.zoo.available)
+            target = prepare_image(path, g.size)
+            method = "e4e" if nets.e4e is not None else "refinestyle_opt"
+            (result,) = invert(nets, target, [method], OptimisationSettings(w_steps=100, residual_steps=0),
+                               progress=lambda f, d: progress(f, desc=d))
+            with torch.no_grad():
+                adapted = domain.render(g, result.ws, residuals=result.residuals)
+        return (tensor_to_pil(result.image), tensor_to_pil(adapted)), grid
+
+    go.click(on_render, [image, domain_file, state], [pair, preview], api_name=f"render_{name}_domain")
+
+
+def build_text(session: Session) -> None:
+    state = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=1):
+            source = gr.Textbox(value="google style emoji", label="Source text", max_length=300)
+            target = gr.Textbox(value="twitter style emoji", label="Target text", max_length=300)
+            method = gr.Radio(METHODS, value="tokens", label="What to train")
+            iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations")
+            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+            run = gr.Button("Adapt", variant="primary")
+        with gr.Column(scale=2):
+            grid = gr.Gallery(label="Before / adapted on fixed seeds", columns=len(PREVIEW_SEEDS), format="png")
+            info = gr.Markdown()
+            download = gr.File(label="Adapted domain (download)")
+
+    def on_adapt(src, tgt, method_value, iters, seed_value, progress=gr.Progress()):
+        g = session.load("generator")
+        towers = clip_towers(session.load("clip"))
+        settings = TextAdaptSettings(src, tgt, method_value, int(iters), seed=int(seed_value))
+        with user_errors():
+            domain = adapt_text(g, towers, settings, lambda f, d: progress(f, desc=d), zoo=session.zoo.name)
+        path = _save(domain)
+        return _preview(g, domain), _summary(domain), path, path
+
+    run.click(on_adapt, [source, target, method, iterations, seed], [grid, info, download, state], api_name="adapt_text")
+    _render_section(session, state, "text")
+
+
+def build_oneshot(session: Session) -> None:
+    state = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=1):
+            reference = gr.Image(type="filepath", label="Reference image (the target style)", sources=["upload", "clipboard"])
+            method = gr.Radio(METHODS, value="tokens", label="What to train")
+            init = gr.Checkbox(value=True, label="Start the tokens from the two-stage inversion of the reference")
+            iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations")
+            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+            run = gr.Button("Adapt", variant="primary")
+        with gr.Column(scale=2):
+            grid = gr.Gallery(label="Before / adapted on fixed seeds", columns=len(PREVIEW_SEEDS), format="png")
+            info = gr.Markdown()
+            download = gr.File(label="Adapted domain (download)")
+
+    def on_adapt(path, method_value, use_init, iters, seed_value, progress=gr.Progress()):
+        if not path:
+            raise gr.Error("Upload a reference image first.")
+        nets = InversionNetworks.build(session.load, session.zoo.available)
+        g, judge = nets.generator, session.load("perceptual")
+        settings = OneShotSettings(method=method_value, iterations=int(iters),
+                                   seed=int(seed_value))
+        with user_errors():
+            ref = prepare_image(path, g.size)
+            method = "e4e" if nets.e4e is not None else "refinestyle_opt"
+            (inverted,) = invert(nets, ref, [method], OptimisationSettings(w_steps=100, residual_steps=0))
+            start = None
+            if use_init and settings.method == "tokens":
+                if nets.refinestyle_2s is None:
+                    raise gr.Error("This zoo has no two-stage RefineStyle inverter; untick the initialisation.")
+                with torch.no_grad():
+                    _, start = nets.refinestyle_2s(torch.cat([ref, g.synthesis(inverted.ws).clamp(-1, 1)], dim=1))
+            domain = adapt_oneshot(g, ref, inverted.ws, judge.features, judge.perceptual_distance, settings, start,
+                                   lambda f, d: progress(f, desc=d), zoo=session.zoo.name)
+        path_out = _save(domain)
+        return _preview(g, domain), _summary(domain), path_out, path_out
+
+    run.click(on_adapt, [reference, method, init, iterations, seed], [grid, info, download, state],
+              api_name="adapt_oneshot")
+    _render_section(session, state, "oneshot")
