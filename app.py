@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+import spaces  # noqa: F401  (first: on a ZeroGPU Space it must be imported before anything touches CUDA)
 import gradio as gr
 
 from pipelines.runtime import tune_cpu_allocator
@@ -17,10 +18,12 @@ from ui import adaptation_tabs, editing_tab, generate_tab, inversion_tab, spectr
 from ui.session import DEFAULT_ZOO, Session
 
 TITLE = "RefineStyle · GradStyle · GaNI — StyleGAN2 inversion, editing and domain adaptation"
+QUEUE_SIZE = 32
+MAX_FILE_SIZE = "20mb"  # pipelines.images.MAX_BYTES
 
 
 def build_demo(zoo: str = DEFAULT_ZOO, device: str = "cpu", default_zoo: str = DEFAULT_ZOO) -> gr.Blocks:
-    """The Blocks of the app; builds without loading any network."""
+    """The Blocks of the app, queued; builds without loading any network (the directions file excepted)."""
     session = Session.open(zoo, device, default_zoo)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nZoo: **{session.zoo.name}** ({session.zoo.resolution} px) · device: {device}")
@@ -40,7 +43,7 @@ def build_demo(zoo: str = DEFAULT_ZOO, device: str = "cpu", default_zoo: str = D
             spectrum_tab.build(session)
         with gr.Tab("Zoo"):
             zoo_tab.build(session, demo)
-    return demo
+    return demo.queue(max_size=QUEUE_SIZE)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,8 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", action="store_true", help="open a public Gradio link")
     args = parser.parse_args(argv)
     tune_cpu_allocator()
-    build_demo(args.zoo, args.device).queue(max_size=16).launch(
-        server_name=args.host, server_port=args.port, share=args.share)
+    build_demo(args.zoo, args.device).launch(server_name=args.host, server_port=args.port, share=args.share,
+                                             max_file_size=MAX_FILE_SIZE, show_error=True)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,12 @@ def load_image(source: ImageSource, max_bytes: int = MAX_BYTES, max_pixels: int 
     return _to_rgb(img)
 
 
+def check_image(source: str | Path | bytes | BinaryIO, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> None:
+    """The checks that decode no pixel (file size, format, declared geometry): cheap enough to run
+    before a request queues. ValueError as in load_image; damaged pixel data shows up only there."""
+    _open(_read_bytes(source, max_bytes), max_pixels, decode=False)
+
+
 def image_to_tensor(img: Image.Image, resolution: int) -> Tensor:
     """Centre-crop to a square and resize (Lanczos).  RGB PIL -> [1, 3, R, R] in [-1, 1]"""
     w, h = img.size
@@ -85,13 +91,14 @@ def _read_bytes(source: str | Path | bytes | BinaryIO, max_bytes: int) -> bytes:
     return data
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+def _open(data: bytes, max_pixels: int, decode: bool = True) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             _check_geometry(img.size, max_pixels)  # before decoding a single pixel
-            img.load()
+            if decode:
+                img.load()
     except ValueError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -91,9 +91,10 @@ def test_pipelines_are_seeded_and_validated(tiny_zoo):
 
 
 def test_endpoints_through_gradio_client(tiny_zoo, tmp_path):
-    demo = app.build_demo(str(tiny_zoo)).queue()
+    demo = app.build_demo(str(tiny_zoo))
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=app.MAX_FILE_SIZE, show_error=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         gallery, info = client.predict(7, 3, 0.7, False, 1000, 2, api_name="/generate")
@@ -122,9 +123,10 @@ def test_endpoints_through_gradio_client(tiny_zoo, tmp_path):
 
 
 def test_adaptation_endpoints_train_download_and_render(tiny_zoo, tmp_path):
-    demo = app.build_demo(str(tiny_zoo)).queue()
+    demo = app.build_demo(str(tiny_zoo))
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=app.MAX_FILE_SIZE, show_error=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         grid, info, domain_file = client.predict("google style emoji", "twitter style emoji", "tokens", 10, 0,
@@ -144,7 +146,80 @@ def test_adaptation_endpoints_train_download_and_render(tiny_zoo, tmp_path):
         (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
         with pytest.raises(Exception, match="not a domain file"):
             client.predict(None, handle_file(str(tmp_path / "junk.safetensors")), api_name="/render_text_domain")
-        with pytest.raises(Exception, match="Invalid file type"):
+        with pytest.raises(Exception):  # noqa: B017  a .png where a .safetensors domain belongs is refused at upload
             client.predict(None, handle_file(str(tmp_path / "ref.png")), api_name="/render_text_domain")
+        grid, _, _ = client.predict("google style emoji", "twitter style emoji", "full", 10, 1, api_name="/adapt_text")
+        assert len(grid) == 8  # and the server still serves
+    finally:
+        demo.close()
+
+
+def _bad_inputs(folder: Path) -> dict[str, tuple[Path, str | None]]:
+    """name -> (file, expected error fragment or None when the image is unusual but valid)."""
+    import io
+    import struct
+    import zlib
+
+    files: dict[str, tuple[Path, str | None]] = {}
+
+    def put(name: str, data: bytes, expect: str | None) -> None:
+        path = folder / name
+        path.write_bytes(data)
+        files[name] = (path, expect)
+
+    def png_bytes(img: Image.Image) -> bytes:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        return buf.getvalue()
+
+    put("not_an_image.png", b"hello, this is text", "not an image")
+    jpeg = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(jpeg, format="JPEG")
+    put("truncated.jpg", jpeg.getvalue()[: len(jpeg.getvalue()) // 2], "damaged or truncated")
+    put("empty.png", b"", "the file is empty")
+    chunk = lambda kind, body: struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))  # noqa: E731
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b"")
+    put("bomb.png", bomb, "too many pixels|limit is 40 MP")
+    put("fifty_mp.png", png_bytes(Image.new("L", (8200, 6200), 128)), "MP")
+    put("strip.png", png_bytes(Image.new("RGB", (1, 2000), (0, 0, 0))), "too small")
+    put("wide.png", png_bytes(Image.new("RGB", (2000, 100), (0, 0, 0))), "aspect ratio")
+    sixteen = Image.fromarray((torch.arange(64 * 64).reshape(64, 64).numpy() * 16).astype("uint16"))
+    put("sixteen_bit.png", png_bytes(sixteen), None)
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (48, 48), (0, 128, 128, 0)).save(cmyk, format="JPEG")
+    put("cmyk.jpg", cmyk.getvalue(), None)
+    put("rgba.png", png_bytes(Image.new("RGBA", (40, 40), (255, 0, 0, 128))), None)
+    put("gray.png", png_bytes(Image.new("L", (40, 40), 90)), None)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90°
+    rotated = io.BytesIO()
+    Image.new("RGB", (60, 40), (200, 100, 0)).save(rotated, format="JPEG", exif=exif.tobytes())
+    put("exif_rotated.jpg", rotated.getvalue(), None)
+    return files
+
+
+def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(tiny_zoo, tmp_path):
+    demo = app.build_demo(str(tiny_zoo))
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=app.MAX_FILE_SIZE, show_error=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        for name, (path, expect) in _bad_inputs(tmp_path).items():
+            if expect is None:  # unusual but valid: inverted like any other image
+                shots, _, table = client.predict(handle_file(str(path)), ["refinestyle_opt"], 2, 0, 1, 0, 0,
+                                                 api_name="/invert")
+                assert len(shots) == 2 and 0 <= table["data"][0][1] <= 1, name
+            else:
+                with pytest.raises(Exception, match=expect):
+                    client.predict(handle_file(str(path)), ["refinestyle_opt"], 2, 0, 1, 0, 0, api_name="/invert")
+        for prompt, expect in (("", "empty"), ("x" * 1000, "limit is 300")):
+            with pytest.raises(Exception, match=expect):
+                client.predict(prompt, "twitter style emoji", "tokens", 10, 0, api_name="/adapt_text")
+        with pytest.raises(Exception, match="Upload an image first"):
+            client.predict(None, ["refinestyle_opt"], 2, 0, 1, 0, 0, api_name="/invert")
+        gallery, info = client.predict(7, 2, 0.7, False, 1000, 2, api_name="/generate")
+        assert len(gallery) == 2
     finally:
         demo.close()

@@ -16,7 +16,10 @@ from pipelines.domain import AdaptedDomain
 from pipelines.images import prepare_image, tensor_to_pil
 from pipelines.inversion import InversionNetworks, OptimisationSettings, invert
 
+from .serving import HEAVY, adaptation_seconds, gpu, inversion_seconds
 from .session import Session, user_errors
+from .upload import ImageUpload
+from .validation import image_check, prompt_check, validator
 
 PREVIEW_SEEDS = [0, 1, 2, 3]
 METHODS = [("Tokens (RefineStyle)", "tokens"), ("Full fine-tuning (baseline)", "full")]
@@ -51,7 +54,7 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
     with gr.Accordion("Render your image in the adapted domain, or load a domain file", open=False):
         with gr.Row():
             with gr.Column():
-                image = gr.Image(type="filepath", label="Your image", sources=["upload", "clipboard"])
+                image = ImageUpload("Your image")
                 domain_file = gr.File(label="Domain file (optional: default is the one just trained)",
                                       file_types=[".safetensors"])
                 go = gr.Button("Render in domain")
@@ -59,6 +62,7 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
                 pair = gr.ImageSlider(label="Inverted vs. in the adapted domain", format="png", type="pil")
                 preview = gr.Gallery(label="The domain on the preview seeds", columns=len(PREVIEW_SEEDS), format="png")
 
+    @gpu(lambda path, uploaded, last, progress=None: inversion_seconds(["refinestyle_opt"], 100, 0, 0))
     def on_render(path, uploaded, last, progress=gr.Progress()):
         source = uploaded or last
         if not source:
@@ -78,7 +82,8 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
                 adapted = domain.render(g, result.ws, residuals=result.residuals)
         return (tensor_to_pil(result.image), tensor_to_pil(adapted)), grid
 
-    go.click(on_render, [image, domain_file, state], [pair, preview], api_name=f"render_{name}_domain")
+    go.click(on_render, [image, domain_file, state], [pair, preview], api_name=f"render_{name}_domain",
+             validator=validator(image_check(required=False)), **HEAVY)
 
 
 def build_text(session: Session) -> None:
@@ -96,6 +101,7 @@ def build_text(session: Session) -> None:
             info = gr.Markdown()
             download = gr.File(label="Adapted domain (download)")
 
+    @gpu(lambda src, tgt, method_value, iters, seed_value, progress=None: adaptation_seconds(iters))
     def on_adapt(src, tgt, method_value, iters, seed_value, progress=gr.Progress()):
         g = session.load("generator")
         towers = clip_towers(session.load("clip"))
@@ -105,7 +111,8 @@ def build_text(session: Session) -> None:
         path = _save(domain)
         return _preview(g, domain), _summary(domain), path, path
 
-    run.click(on_adapt, [source, target, method, iterations, seed], [grid, info, download, state], api_name="adapt_text")
+    run.click(on_adapt, [source, target, method, iterations, seed], [grid, info, download, state], api_name="adapt_text",
+              validator=validator(prompt_check, prompt_check), **HEAVY)
     _render_section(session, state, "text")
 
 
@@ -113,7 +120,7 @@ def build_oneshot(session: Session) -> None:
     state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
-            reference = gr.Image(type="filepath", label="Reference image (the target style)", sources=["upload", "clipboard"])
+            reference = ImageUpload("Reference image (the target style)")
             method = gr.Radio(METHODS, value="tokens", label="What to train")
             init = gr.Checkbox(value=True, label="Start the tokens from the two-stage inversion of the reference")
             iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations")
@@ -124,6 +131,7 @@ def build_oneshot(session: Session) -> None:
             info = gr.Markdown()
             download = gr.File(label="Adapted domain (download)")
 
+    @gpu(lambda path, method_value, use_init, iters, seed_value, progress=None: adaptation_seconds(iters))
     def on_adapt(path, method_value, use_init, iters, seed_value, progress=gr.Progress()):
         if not path:
             raise gr.Error("Upload a reference image first.")
@@ -147,5 +155,5 @@ def build_oneshot(session: Session) -> None:
         return _preview(g, domain), _summary(domain), path_out, path_out
 
     run.click(on_adapt, [reference, method, init, iterations, seed], [grid, info, download, state],
-              api_name="adapt_oneshot")
+              api_name="adapt_oneshot", validator=validator(image_check()), **HEAVY)
     _render_section(session, state, "oneshot")

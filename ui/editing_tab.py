@@ -14,7 +14,10 @@ from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings
 from pipelines.tuning import TuningSettings
 
 from .inversion_tab import LABELS
+from .serving import HEAVY, gpu, inversion_seconds
 from .session import Session, user_errors
+from .upload import ImageUpload
+from .validation import image_check, nonempty, validator
 
 FAMILY_LABELS = {"InterFaceGAN": "interfacegan", "GANSpace": "ganspace", "StyleSpace": "stylespace"}
 SWEEP = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
@@ -39,7 +42,7 @@ def build(session: Session) -> None:
         with gr.Column(scale=1):
             if directions is None:
                 gr.Markdown("This zoo ships no editing directions yet (`python -m train.directions`).")
-            image = gr.Image(type="filepath", label="Image to edit", sources=["upload", "clipboard"])
+            image = ImageUpload("Image to edit")
             methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=["e4e"], label="Methods")
             family = gr.Radio(list(FAMILY_LABELS), value="InterFaceGAN", label="Direction family")
             direction = gr.Dropdown(first, value=first[0][1] if first else None, label="Direction",
@@ -67,6 +70,8 @@ def build(session: Session) -> None:
     family.change(on_family, family, direction, api_name=False)
     cache: dict[tuple, list] = {}
 
+    @gpu(lambda path, chosen, family_label, name, s, first, last, w_steps, r_steps, tune_steps, progress=None:
+         inversion_seconds(chosen, w_steps, r_steps, tune_steps) + 2 * len(chosen or []))
     def on_edit(path, chosen, family_label, name, s, first, last, w_steps, r_steps, tune_steps,
                 progress=gr.Progress()):
         if directions is None:
@@ -114,4 +119,6 @@ def build(session: Session) -> None:
         return shots, strip, rows
 
     run.click(on_edit, [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps,
-                        tune_steps], [gallery, sweep, table], api_name="edit")
+                        tune_steps], [gallery, sweep, table], api_name="edit",
+              validator=validator(image_check(), nonempty("Tick at least one method."), None,
+                                  nonempty("Pick a direction.")), **HEAVY)

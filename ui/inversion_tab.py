@@ -7,7 +7,10 @@ from pipelines.images import prepare_image, tensor_to_pil
 from pipelines.inversion import METHODS, NEEDS, InversionNetworks, OptimisationSettings, available_methods, invert
 from pipelines.tuning import TuningSettings
 
+from .serving import HEAVY, gpu, inversion_seconds
 from .session import Session, user_errors
+from .upload import ImageUpload
+from .validation import image_check, nonempty, validator
 
 LABELS = {"e4e": "e4e (encoder)", "refinestyle_1s": "RefineStyle, one-stage", "refinestyle_2s": "RefineStyle, two-stage",
           "refinestyle_opt": "RefineStyle, per-image optimisation", "gradstyle": "GradStyle",
@@ -18,7 +21,7 @@ METRIC_HEADERS = ["method", "MSE ↓", "SSIM ↑", "perceptual ↓", "ID ↑", "
 def build(session: Session) -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(type="filepath", label="Image to invert", sources=["upload", "clipboard"])
+            image = ImageUpload("Image to invert")
             missing = _missing_slots(session)
             methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=["refinestyle_opt"], label="Methods")
             if missing:
@@ -35,6 +38,8 @@ def build(session: Session) -> None:
             slider = gr.ImageSlider(label="Input vs. the first method", format="png", type="pil")
             table = gr.Dataframe(headers=METRIC_HEADERS, interactive=False)
 
+    @gpu(lambda path, chosen, w_steps, r_steps, rank, tune_steps, seed, progress=None:
+         inversion_seconds(chosen, w_steps, r_steps, tune_steps))
     def on_invert(path, chosen, w_steps, r_steps, rank, tune_steps, seed, progress=gr.Progress()):
         if not path:
             raise gr.Error("Upload an image first.")
@@ -56,7 +61,7 @@ def build(session: Session) -> None:
         return shots, (source, shots[1][0]), rows
 
     run.click(on_invert, [image, methods, w_steps, r_steps, rank, tune_steps, seed], [gallery, slider, table],
-              api_name="invert")
+              api_name="invert", validator=validator(image_check(), nonempty("Tick at least one method.")), **HEAVY)
 
 
 def _missing_slots(session: Session) -> dict[str, str]:
