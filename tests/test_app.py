@@ -223,3 +223,24 @@ def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(tiny_zoo, tmp
         assert len(gallery) == 2
     finally:
         demo.close()
+
+
+def test_eight_simultaneous_inversions_all_complete(tiny_zoo, tmp_path):
+    demo = app.build_demo(str(tiny_zoo))
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=app.MAX_FILE_SIZE, show_error=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        jobs = []
+        for i in range(8):
+            Image.new("RGB", (32, 32), (30 * i, 255 - 30 * i, 90)).save(tmp_path / f"{i}.png")
+            jobs.append(client.submit(handle_file(str(tmp_path / f"{i}.png")), ["refinestyle_opt"], 5, 0, 1, 0, i,
+                                      api_name="/invert"))
+        results = [job.result(timeout=300) for job in jobs]
+        for i, (shots, pair, table) in enumerate(results):
+            assert len(shots) == 2 and len(pair) == 2 and 0 <= table["data"][0][1] <= 1, i
+        # each call answered its own image: the inputs differ, so the reconstructions' errors do too
+        assert len({round(t["data"][0][1], 6) for _, _, t in results}) > 1
+    finally:
+        demo.close()

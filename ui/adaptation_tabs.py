@@ -16,6 +16,7 @@ from pipelines.domain import AdaptedDomain
 from pipelines.images import prepare_image, tensor_to_pil
 from pipelines.inversion import InversionNetworks, OptimisationSettings, invert
 
+from .examples import example_images
 from .serving import HEAVY, adaptation_seconds, gpu, inversion_seconds
 from .session import Session, user_errors
 from .upload import ImageUpload
@@ -154,6 +155,9 @@ def build_oneshot(session: Session) -> None:
         path_out = _save(domain)
         return _preview(g, domain), _summary(domain), path_out, path_out
 
+    refs = example_images("twitter_1f600", session.zoo.name)
+    if refs:
+        gr.Examples([[r] for r in refs], [reference], label="Reference example (Twemoji)")
     run.click(on_adapt, [reference, method, init, iterations, seed], [grid, info, download, state],
               api_name="adapt_oneshot", validator=validator(image_check()), **HEAVY)
     _render_section(session, state, "oneshot")

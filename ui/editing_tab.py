@@ -14,6 +14,7 @@ from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings
 from pipelines.tuning import TuningSettings
 
 from .inversion_tab import LABELS
+from .examples import example_images
 from .serving import HEAVY, gpu, inversion_seconds
 from .session import Session, user_errors
 from .upload import ImageUpload
@@ -118,7 +119,11 @@ def build(session: Session) -> None:
                                  round((ident(edited) * ident(r.image)).sum().item(), 4), round(seconds, 3)])
         return shots, strip, rows
 
-    run.click(on_edit, [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps,
-                        tune_steps], [gallery, sweep, table], api_name="edit",
+    inputs = [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps, tune_steps]
+    if first:
+        gr.Examples([[path, ["e4e"] if session.zoo.available("e4e") else ["refinestyle_opt"], "InterFaceGAN", first[0][1], 2,
+                      0, session.num_ws - 1, 100, 200, 100] for path in example_images("google_", session.zoo.name)],
+                    inputs, [gallery, sweep, table], fn=on_edit, cache_examples=True, cache_mode="lazy", label="Examples (Noto)")
+    run.click(on_edit, inputs, [gallery, sweep, table], api_name="edit",
               validator=validator(image_check(), nonempty("Tick at least one method."), None,
                                   nonempty("Pick a direction.")), **HEAVY)

@@ -7,6 +7,7 @@ from pipelines.images import prepare_image, tensor_to_pil
 from pipelines.inversion import METHODS, NEEDS, InversionNetworks, OptimisationSettings, available_methods, invert
 from pipelines.tuning import TuningSettings
 
+from .examples import example_images
 from .serving import HEAVY, gpu, inversion_seconds
 from .session import Session, user_errors
 from .upload import ImageUpload
@@ -60,7 +61,13 @@ def build(session: Session) -> None:
                  round(r.seconds, 2)] for r in results]
         return shots, (source, shots[1][0]), rows
 
-    run.click(on_invert, [image, methods, w_steps, r_steps, rank, tune_steps, seed], [gallery, slider, table],
+    inputs, outputs = [image, methods, w_steps, r_steps, rank, tune_steps, seed], [gallery, slider, table]
+    default = [m for m in ("e4e", "refinestyle_opt") if m not in missing]
+    rows = [[path, default, 100, 200, 8, 100, 0] for path in
+            example_images("google_", session.zoo.name) + example_images("twitter_1f9", session.zoo.name)]
+    if rows:
+        gr.Examples(rows, inputs, outputs, fn=on_invert, cache_examples=True, cache_mode="lazy", label="Examples (Noto and Twemoji)")
+    run.click(on_invert, inputs, outputs,
               api_name="invert", validator=validator(image_check(), nonempty("Tick at least one method.")), **HEAVY)
 
 
