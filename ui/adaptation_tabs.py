@@ -94,11 +94,12 @@ def build_text(session: Session) -> None:
             source = gr.Textbox(value="google style emoji", label="Source text", max_length=300)
             target = gr.Textbox(value="twitter style emoji", label="Target text", max_length=300)
             method = gr.Radio(METHODS, value="tokens", label="What to train")
-            iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations")
+            iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations", elem_id="text-iterations")
             seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-            run = gr.Button("Adapt", variant="primary")
+            run = gr.Button("Adapt", variant="primary", elem_id="text-run")
         with gr.Column(scale=2):
-            grid = gr.Gallery(label="Before / adapted on fixed seeds", columns=len(PREVIEW_SEEDS), format="png")
+            grid = gr.Gallery(label="Before / adapted on fixed seeds", columns=len(PREVIEW_SEEDS), format="png",
+                              elem_id="text-gallery")
             info = gr.Markdown()
             download = gr.File(label="Adapted domain (download)")
 
@@ -121,14 +122,18 @@ def build_oneshot(session: Session) -> None:
     state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
-            reference = ImageUpload("Reference image (the target style)")
+            reference = ImageUpload("Reference image (the target style)", elem_id="oneshot-image")
             method = gr.Radio(METHODS, value="tokens", label="What to train")
-            init = gr.Checkbox(value=True, label="Start the tokens from the two-stage inversion of the reference")
-            iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations")
+            has_inverter = session.zoo.available("refinestyle_2s")
+            init = gr.Checkbox(value=has_inverter, interactive=has_inverter,
+                               label="Start the tokens from the two-stage inversion of the reference"
+                                     + ("" if has_inverter else " (this zoo has no two-stage inverter)"))
+            iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations", elem_id="oneshot-iterations")
             seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-            run = gr.Button("Adapt", variant="primary")
+            run = gr.Button("Adapt", variant="primary", elem_id="oneshot-run")
         with gr.Column(scale=2):
-            grid = gr.Gallery(label="Before / adapted on fixed seeds", columns=len(PREVIEW_SEEDS), format="png")
+            grid = gr.Gallery(label="Before / adapted on fixed seeds", columns=len(PREVIEW_SEEDS), format="png",
+                              elem_id="oneshot-gallery")
             info = gr.Markdown()
             download = gr.File(label="Adapted domain (download)")
 

@@ -43,7 +43,7 @@ def build(session: Session) -> None:
         with gr.Column(scale=1):
             if directions is None:
                 gr.Markdown("This zoo ships no editing directions yet (`python -m train.directions`).")
-            image = ImageUpload("Image to edit")
+            image = ImageUpload("Image to edit", elem_id="editing-image")
             methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=["e4e"], label="Methods")
             family = gr.Radio(list(FAMILY_LABELS), value="InterFaceGAN", label="Direction family")
             direction = gr.Dropdown(first, value=first[0][1] if first else None, label="Direction",
@@ -56,9 +56,9 @@ def build(session: Session) -> None:
                 w_steps = gr.Slider(0, 500, value=100, step=10, label="RefineStyle optimisation: W+ steps")
                 r_steps = gr.Slider(0, 1000, value=200, step=10, label="RefineStyle optimisation: residual steps")
                 tune_steps = gr.Slider(0, 500, value=100, step=10, label="GaNI / PTI tuning steps")
-            run = gr.Button("Edit", variant="primary")
+            run = gr.Button("Edit", variant="primary", elem_id="editing-run")
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Input and each method's edit", columns=4, format="png", height="auto")
+            gallery = gr.Gallery(elem_id="editing-gallery", label="Input and each method's edit", columns=4, format="png", height="auto")
             sweep = gr.Gallery(label=f"Strength sweep {SWEEP[0]:+g} … {SWEEP[-1]:+g} σ, one row per method",
                                columns=len(SWEEP), format="png", height="auto")
             table = gr.Dataframe(headers=["method", "ID to input ↑", "ID kept vs reconstruction ↑", "seconds"],

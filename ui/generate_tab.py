@@ -20,9 +20,9 @@ def build(session: Session) -> None:
                 mix_seed = gr.Number(value=1000, precision=0, label="Style seed", minimum=0, maximum=2**31 - 1)
                 inject = gr.Slider(1, session.num_ws - 1, value=session.num_ws // 2, step=1,
                                    label="First layer taken from the style seed")
-            run = gr.Button("Generate", variant="primary")
+            run = gr.Button("Generate", variant="primary", elem_id="generate-run")
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Samples", columns=4, format="png", height="auto")
+            gallery = gr.Gallery(elem_id="generate-gallery", label="Samples", columns=4, format="png", height="auto")
             info = gr.Markdown()
 
     def on_generate(seed, count, truncation, mix, mix_seed, inject):

@@ -22,7 +22,7 @@ METRIC_HEADERS = ["method", "MSE ↓", "SSIM ↑", "perceptual ↓", "ID ↑", "
 def build(session: Session) -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            image = ImageUpload("Image to invert")
+            image = ImageUpload("Image to invert", elem_id="inversion-image")
             missing = _missing_slots(session)
             methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=["refinestyle_opt"], label="Methods")
             if missing:
@@ -33,9 +33,9 @@ def build(session: Session) -> None:
                 rank = gr.Slider(1, 64, value=8, step=1, label="Rank L")
                 tune_steps = gr.Slider(0, 500, value=100, step=10, label="GaNI / PTI tuning steps")
                 seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
-            run = gr.Button("Invert", variant="primary")
+            run = gr.Button("Invert", variant="primary", elem_id="inversion-run")
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Input and reconstructions", columns=4, format="png", height="auto")
+            gallery = gr.Gallery(elem_id="inversion-gallery", label="Input and reconstructions", columns=4, format="png", height="auto")
             slider = gr.ImageSlider(label="Input vs. the first method", format="png", type="pil")
             table = gr.Dataframe(headers=METRIC_HEADERS, interactive=False)
 

@@ -36,9 +36,9 @@ def build(session: Session) -> None:
         with gr.Column(scale=1):
             samples = gr.Slider(1, 64, value=8, step=1, label="Sampled w")
             seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
-            run = gr.Button("Compute spectrum", variant="primary")
+            run = gr.Button("Compute spectrum", variant="primary", elem_id="spectrum-run")
         with gr.Column(scale=2):
-            plot = gr.Plot(label="Kernel spectrum")
+            plot = gr.Plot(label="Kernel spectrum", elem_id="spectrum-plot")
             info = gr.Markdown()
 
     def on_spectrum(samples, seed, progress=gr.Progress()):

@@ -9,8 +9,8 @@ from .session import Session
 def build(session: Session, demo: gr.Blocks) -> None:
     zoo = session.zoo
     gr.Markdown(f"**Active zoo: {zoo.title}** — {zoo.description}")
-    table = gr.Dataframe(headers=["slot", "status", "source", "note"], interactive=False, wrap=True)
-    refresh = gr.Button("Refresh")
+    table = gr.Dataframe(elem_id="zoo-table", headers=["slot", "status", "source", "note"], interactive=False, wrap=True)
+    refresh = gr.Button("Refresh", elem_id="zoo-refresh")
 
     def on_status():
         return [[s.name, "✅ ready" if s.available else "— missing", s.source, s.reason] for s in zoo.status()]
