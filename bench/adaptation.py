@@ -18,7 +18,6 @@ for one-shot the reference's reconstruction MSE.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -32,7 +31,7 @@ from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import open_zoo
 from train.data_emoji import load_emojibench
 
-from .readme import update_readme_block
+from .report import publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "adaptation.json"
 SOURCE, TARGET = "google style emoji", "twitter style emoji"
@@ -131,12 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     tune_cpu_allocator()
     torch.manual_seed(args.seed)
     result = run(args.iterations, args.images, args.seed)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-    print(table(result))
-    if args.readme:
-        update_readme_block("adaptation", f"```\n$ python -m bench.adaptation --iterations {args.iterations}\n```\n\n"
-                                          f"{table(result)}\n")
+    publish("adaptation", result, table(result), f"python -m bench.adaptation --iterations {args.iterations}", RESULTS,
+            args.readme)
 
 
 if __name__ == "__main__":

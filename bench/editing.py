@@ -18,7 +18,6 @@ residuals, and MSE / perceptual distance to the real warped emoji are reported, 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from train.augment import random_homographies, warp
 from train.data_emoji import load_emojibench
 from train.directions import CANDIDATES, head_score
 
-from .readme import update_readme_block
+from .report import add_inversion_arguments, inversion_settings, publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "editing.json"
 STYLESPACE_STRENGTH = 5.0
@@ -153,20 +152,13 @@ def table(r: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=24)
-    p.add_argument("--w-steps", type=int, default=100)
-    p.add_argument("--residual-steps", type=int, default=200)
-    p.add_argument("--tune-steps", type=int, default=100)
+    add_inversion_arguments(p)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     tune_cpu_allocator()
     torch.manual_seed(0)
-    settings = OptimisationSettings(w_steps=args.w_steps, residual_steps=args.residual_steps)
-    result = run(args.images, settings, TuningSettings(steps=args.tune_steps))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-    print(table(result))
-    if args.readme:
-        update_readme_block("editing", f"```\n$ python -m bench.editing --images {args.images}\n```\n\n{table(result)}\n")
+    result = run(args.images, *inversion_settings(args))
+    publish("editing", result, table(result), f"python -m bench.editing --images {args.images}", RESULTS, args.readme)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from pipelines.tuning import TuningSettings, locality_drift
 from pipelines.zoo import open_zoo
 from train.data_emoji import default_root, load_emojibench
 
-from .readme import update_readme_block
+from .report import add_inversion_arguments, inversion_settings, publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "inversion.json"
 METRICS = ("mse", "ssim", "perceptual", "id")
@@ -154,20 +154,13 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=48)
     p.add_argument("--locality-images", type=int, default=8)
-    p.add_argument("--w-steps", type=int, default=100)
-    p.add_argument("--residual-steps", type=int, default=200)
-    p.add_argument("--tune-steps", type=int, default=100)
+    add_inversion_arguments(p)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     tune_cpu_allocator()
     torch.manual_seed(0)
-    settings = OptimisationSettings(w_steps=args.w_steps, residual_steps=args.residual_steps)
-    result = run(args.images, settings, TuningSettings(steps=args.tune_steps), args.locality_images)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-    print(table(result))
-    if args.readme:
-        update_readme_block("inversion", f"```\n$ python -m bench.inversion --images {args.images}\n```\n\n{table(result)}\n")
+    result = run(args.images, *inversion_settings(args), args.locality_images)
+    publish("inversion", result, table(result), f"python -m bench.inversion --images {args.images}", RESULTS, args.readme)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from PIL import Image
 import app
 from nets.emoji_clip import EmojiClip
 from nets.emojinet import EmojiNet
-from pipelines.clip_text import tokenize
 from nets.stylegan2 import Generator
+from pipelines.clip_text import tokenize
 from pipelines.directions import DirectionSet, GanSpace, LinearDirection, StyleChannel
 from pipelines.domain import AdaptedDomain
 from pipelines.generate import generate, kernel_spectrum
@@ -51,6 +51,17 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(tiny_zoo):
+    """One launched app on the tiny zoo for every endpoint test (as a Space serves many visitors)."""
+    demo = app.build_demo(str(tiny_zoo))
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=app.MAX_FILE_SIZE, show_error=True)
+    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo.close()
 
 
 def test_blocks_build_without_a_server_and_name_their_endpoints(tiny_zoo):
@@ -90,68 +101,52 @@ def test_pipelines_are_seeded_and_validated(tiny_zoo):
         assert sv[0] == pytest.approx(1.0) and torch.all(sv[:-1] >= sv[1:] - 1e-6)
 
 
-def test_endpoints_through_gradio_client(tiny_zoo, tmp_path):
-    demo = app.build_demo(str(tiny_zoo))
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=app.MAX_FILE_SIZE, show_error=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        gallery, info = client.predict(7, 3, 0.7, False, 1000, 2, api_name="/generate")
-        assert len(gallery) == 3 and "3 samples at 16 px" in info
-        rows = client.predict(api_name="/zoo_status")
-        assert rows["data"][0][:2] == ["generator", "✅ ready"]
-        Image.new("RGB", (40, 30), (200, 80, 40)).save(tmp_path / "in.png")
-        shots, pair, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], 5, 5, 2, 5, 0,
-                                            api_name="/invert")
-        assert len(shots) == 2 and len(pair) == 2
-        assert table["headers"][0] == "method" and table["data"][0][0].startswith("RefineStyle")
-        assert 0 <= table["data"][0][1] <= 1  # MSE on [0, 1] images
-        with pytest.raises(Exception, match="e4e"):
-            client.predict(handle_file(str(tmp_path / "in.png")), ["e4e"], 5, 5, 2, 5, 0, api_name="/invert")
-        shots, strip, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "StyleSpace",
-                                             "smile", 2, 0, 5, 5, 5, 5, api_name="/edit")
-        assert len(shots) == 2 and len(strip) == 7 and -1 <= table["data"][0][1] <= 1
-        shots, strip, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "GANSpace",
-                                             "2", -1, 1, 3, 5, 5, 5, api_name="/edit")
-        assert len(shots) == 2 and table["data"][0][0].startswith("RefineStyle")
-        with pytest.raises(Exception, match="unknown InterFaceGAN direction"):
-            client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "InterFaceGAN", "nose", 1, 0, 5,
-                           5, 5, 5, api_name="/edit")
-    finally:
-        demo.close()
+def test_endpoints_through_gradio_client(client, tmp_path):
+    gallery, info = client.predict(7, 3, 0.7, False, 1000, 2, api_name="/generate")
+    assert len(gallery) == 3 and "3 samples at 16 px" in info
+    rows = client.predict(api_name="/zoo_status")
+    assert rows["data"][0][:2] == ["generator", "✅ ready"]
+    Image.new("RGB", (40, 30), (200, 80, 40)).save(tmp_path / "in.png")
+    shots, pair, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], 5, 5, 2, 5, 0,
+                                        api_name="/invert")
+    assert len(shots) == 2 and len(pair) == 2
+    assert table["headers"][0] == "method" and table["data"][0][0].startswith("RefineStyle")
+    assert 0 <= table["data"][0][1] <= 1  # MSE on [0, 1] images
+    with pytest.raises(Exception, match="e4e"):
+        client.predict(handle_file(str(tmp_path / "in.png")), ["e4e"], 5, 5, 2, 5, 0, api_name="/invert")
+    shots, strip, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "StyleSpace",
+                                         "smile", 2, 0, 5, 5, 5, 5, api_name="/edit")
+    assert len(shots) == 2 and len(strip) == 7 and -1 <= table["data"][0][1] <= 1
+    shots, strip, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "GANSpace",
+                                         "2", -1, 1, 3, 5, 5, 5, api_name="/edit")
+    assert len(shots) == 2 and table["data"][0][0].startswith("RefineStyle")
+    with pytest.raises(Exception, match="unknown InterFaceGAN direction"):
+        client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "InterFaceGAN", "nose", 1, 0, 5,
+                       5, 5, 5, api_name="/edit")
 
 
-def test_adaptation_endpoints_train_download_and_render(tiny_zoo, tmp_path):
-    demo = app.build_demo(str(tiny_zoo))
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=app.MAX_FILE_SIZE, show_error=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        grid, info, domain_file = client.predict("google style emoji", "twitter style emoji", "tokens", 10, 0,
-                                                    api_name="/adapt_text")
-        assert len(grid) == 8 and "tokens" in info and "10 iterations" in info
-        back = AdaptedDomain.load(Path(domain_file))
-        assert back.kind == "tokens" and back.info["settings"]["target"] == "twitter style emoji"
-        Image.new("RGB", (24, 24), (30, 160, 90)).save(tmp_path / "ref.png")
-        grid, info, _ = client.predict(handle_file(str(tmp_path / "ref.png")), "full", False, 10, 0,
-                                                     api_name="/adapt_oneshot")
-        assert "full" in info and "reference MSE" in info
-        pair, preview = client.predict(handle_file(str(tmp_path / "ref.png")), handle_file(domain_file),
-                                       api_name="/render_text_domain")
-        assert len(pair) == 2 and len(preview) == 8
-        with pytest.raises(Exception, match="empty"):
-            client.predict("", "twitter style emoji", "tokens", 10, 0, api_name="/adapt_text")
-        (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
-        with pytest.raises(Exception, match="not a domain file"):
-            client.predict(None, handle_file(str(tmp_path / "junk.safetensors")), api_name="/render_text_domain")
-        with pytest.raises(Exception):  # noqa: B017  a .png where a .safetensors domain belongs is refused at upload
-            client.predict(None, handle_file(str(tmp_path / "ref.png")), api_name="/render_text_domain")
-        grid, _, _ = client.predict("google style emoji", "twitter style emoji", "full", 10, 1, api_name="/adapt_text")
-        assert len(grid) == 8  # and the server still serves
-    finally:
-        demo.close()
+def test_adaptation_endpoints_train_download_and_render(client, tmp_path):
+    grid, info, domain_file = client.predict("google style emoji", "twitter style emoji", "tokens", 10, 0,
+                                                api_name="/adapt_text")
+    assert len(grid) == 8 and "tokens" in info and "10 iterations" in info
+    back = AdaptedDomain.load(Path(domain_file))
+    assert back.kind == "tokens" and back.info["settings"]["target"] == "twitter style emoji"
+    Image.new("RGB", (24, 24), (30, 160, 90)).save(tmp_path / "ref.png")
+    grid, info, _ = client.predict(handle_file(str(tmp_path / "ref.png")), "full", False, 10, 0,
+                                                 api_name="/adapt_oneshot")
+    assert "full" in info and "reference MSE" in info
+    pair, preview = client.predict(handle_file(str(tmp_path / "ref.png")), handle_file(domain_file),
+                                   api_name="/render_text_domain")
+    assert len(pair) == 2 and len(preview) == 8
+    with pytest.raises(Exception, match="empty"):
+        client.predict("", "twitter style emoji", "tokens", 10, 0, api_name="/adapt_text")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(Exception, match="not a domain file"):
+        client.predict(None, handle_file(str(tmp_path / "junk.safetensors")), api_name="/render_text_domain")
+    with pytest.raises(Exception):  # noqa: B017  a .png where a .safetensors domain belongs is refused at upload
+        client.predict(None, handle_file(str(tmp_path / "ref.png")), api_name="/render_text_domain")
+    grid, _, _ = client.predict("google style emoji", "twitter style emoji", "full", 10, 1, api_name="/adapt_text")
+    assert len(grid) == 8  # and the server still serves
 
 
 def _bad_inputs(folder: Path) -> dict[str, tuple[Path, str | None]]:
@@ -199,48 +194,32 @@ def _bad_inputs(folder: Path) -> dict[str, tuple[Path, str | None]]:
     return files
 
 
-def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(tiny_zoo, tmp_path):
-    demo = app.build_demo(str(tiny_zoo))
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=app.MAX_FILE_SIZE, show_error=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        for name, (path, expect) in _bad_inputs(tmp_path).items():
-            if expect is None:  # unusual but valid: inverted like any other image
-                shots, _, table = client.predict(handle_file(str(path)), ["refinestyle_opt"], 2, 0, 1, 0, 0,
-                                                 api_name="/invert")
-                assert len(shots) == 2 and 0 <= table["data"][0][1] <= 1, name
-            else:
-                with pytest.raises(Exception, match=expect):
-                    client.predict(handle_file(str(path)), ["refinestyle_opt"], 2, 0, 1, 0, 0, api_name="/invert")
-        for prompt, expect in (("", "empty"), ("x" * 1000, "limit is 300")):
+def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(client, tmp_path):
+    for name, (path, expect) in _bad_inputs(tmp_path).items():
+        if expect is None:  # unusual but valid: inverted like any other image
+            shots, _, table = client.predict(handle_file(str(path)), ["refinestyle_opt"], 2, 0, 1, 0, 0,
+                                             api_name="/invert")
+            assert len(shots) == 2 and 0 <= table["data"][0][1] <= 1, name
+        else:
             with pytest.raises(Exception, match=expect):
-                client.predict(prompt, "twitter style emoji", "tokens", 10, 0, api_name="/adapt_text")
-        with pytest.raises(Exception, match="Upload an image first"):
-            client.predict(None, ["refinestyle_opt"], 2, 0, 1, 0, 0, api_name="/invert")
-        gallery, info = client.predict(7, 2, 0.7, False, 1000, 2, api_name="/generate")
-        assert len(gallery) == 2
-    finally:
-        demo.close()
+                client.predict(handle_file(str(path)), ["refinestyle_opt"], 2, 0, 1, 0, 0, api_name="/invert")
+    for prompt, expect in (("", "empty"), ("x" * 1000, "limit is 300")):
+        with pytest.raises(Exception, match=expect):
+            client.predict(prompt, "twitter style emoji", "tokens", 10, 0, api_name="/adapt_text")
+    with pytest.raises(Exception, match="Upload an image first"):
+        client.predict(None, ["refinestyle_opt"], 2, 0, 1, 0, 0, api_name="/invert")
+    gallery, info = client.predict(7, 2, 0.7, False, 1000, 2, api_name="/generate")
+    assert len(gallery) == 2
 
 
-def test_eight_simultaneous_inversions_all_complete(tiny_zoo, tmp_path):
-    demo = app.build_demo(str(tiny_zoo))
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=app.MAX_FILE_SIZE, show_error=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        jobs = []
-        for i in range(8):
-            Image.new("RGB", (32, 32), (30 * i, 255 - 30 * i, 90)).save(tmp_path / f"{i}.png")
-            jobs.append(client.submit(handle_file(str(tmp_path / f"{i}.png")), ["refinestyle_opt"], 5, 0, 1, 0, i,
-                                      api_name="/invert"))
-        results = [job.result(timeout=300) for job in jobs]
-        for i, (shots, pair, table) in enumerate(results):
-            assert len(shots) == 2 and len(pair) == 2 and 0 <= table["data"][0][1] <= 1, i
-        # each call answered its own image: the inputs differ, so the reconstructions' errors do too
-        assert len({round(t["data"][0][1], 6) for _, _, t in results}) > 1
-    finally:
-        demo.close()
+def test_eight_simultaneous_inversions_all_complete(client, tmp_path):
+    jobs = []
+    for i in range(8):
+        Image.new("RGB", (32, 32), (30 * i, 255 - 30 * i, 90)).save(tmp_path / f"{i}.png")
+        jobs.append(client.submit(handle_file(str(tmp_path / f"{i}.png")), ["refinestyle_opt"], 5, 0, 1, 0, i,
+                                  api_name="/invert"))
+    results = [job.result(timeout=300) for job in jobs]
+    for i, (shots, pair, table) in enumerate(results):
+        assert len(shots) == 2 and len(pair) == 2 and 0 <= table["data"][0][1] <= 1, i
+    # each call answered its own image: the inputs differ, so the reconstructions' errors do too
+    assert len({round(t["data"][0][1], 6) for _, _, t in results}) > 1

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from nets.emojinet import EmojiNet
+from nets.stylegan2 import Generator
 from pipelines.directions import (
     DirectionSet,
     GanSpace,
@@ -10,8 +12,6 @@ from pipelines.directions import (
     StyleChannel,
     load_directions,
 )
-from nets.emojinet import EmojiNet
-from nets.stylegan2 import Generator
 from train.directions import CANDIDATES, fit_boundary, localise_stylespace, save_directions
 
 

@@ -28,11 +28,11 @@ from nets.layers import EqualLinear
 from nets.stylegan2 import Generator
 from pipelines.losses import ReconstructionLoss
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
+from pipelines.zoo import ASSETS, open_zoo
 
 from .checkpoint import StepLogger, load_state, save_state
 from .data_emoji import default_root, load_emojibench
-from .export import save_network
+from .export import ship
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "e4e"
 
@@ -138,15 +138,9 @@ def main(argv: list[str] | None = None) -> None:
                        {"encoder": opt_e, "latent_d": opt_d}, meta)
     encoder.eval()
     x = reals[:32]
-    half, drift = save_network(encoder, EXPORT, lambda e: e(x), 2e-2,
-                               {"meta": meta, "command": "python -m train.e4e", "args": vars(args)})
-    (EXPORT / "README.md").write_text(
-        f"# emoji64 e4e encoder\n\n`E4E_EMOJI64` (nets/e4e.py), {sum(p.numel() for p in encoder.parameters()) / 1e6:.2f} M "
-        f"parameters, trained by `python -m train.e4e --steps {args.steps}` ({meta['step']} steps, "
-        f"{meta['seconds'] / 3600:.2f} h on 2 CPU cores) on EmojiBench Google train images and generator samples.\n"
-        f"Weights {'fp16' if half else 'fp32'} (max code change {drift:.4f}). Metrics: `python -m bench.inversion`.\n")
-    register_local_slot(ZOOS_DIR / "emoji64.json", "e4e", EXPORT, options={"class": "E4EEncoder"},
-                        note="e4e encoder trained by train/e4e.py against the emoji64 generator")
+    ship(encoder, EXPORT, "e4e", lambda e: e(x), 2e-2, meta, f"python -m train.e4e --steps {args.steps}", vars(args),
+         "emoji64 e4e encoder", "`E4E_EMOJI64` (nets/e4e.py), on EmojiBench Google train images and generator samples",
+         "e4e encoder trained by train/e4e.py against the emoji64 generator")
     print(json.dumps(meta))
 
 

@@ -22,3 +22,19 @@ def save_network(net: nn.Module, folder: Path, probe: Callable[[nn.Module], Tens
     info = dict(record, fp16=use_half, fp16_max_abs_change=drift)
     (folder / "training.json").write_text(json.dumps(info, indent=1, default=str) + "\n")
     return use_half, drift
+
+
+def ship(net: nn.Module, folder: Path, slot: str | None, probe: Callable[[nn.Module], Tensor], tolerance: float,
+         meta: dict, command: str, args: dict, title: str, description: str, note: str = "") -> None:
+    """save_network + a model card (description, parameters, command, steps, wall time, precision) and,
+    with a slot name, the emoji64 manifest entry."""
+    from pipelines.zoo import ZOOS_DIR, register_local_slot
+
+    half, drift = save_network(net, folder, probe, tolerance, {"meta": meta, "command": command, "args": args})
+    params = sum(p.numel() for p in net.parameters()) / 1e6
+    (folder / "README.md").write_text(
+        f"# {title}\n\n{description}; {params:.2f} M parameters. Trained by `{command}` ({meta['step']} steps, "
+        f"{meta['seconds'] / 3600:.2f} h on 2 CPU cores). Weights {'fp16' if half else 'fp32'} (max output change "
+        f"{drift:.4f} against fp32). Metrics: `python -m bench.inversion`.\n")
+    if slot is not None:
+        register_local_slot(ZOOS_DIR / "emoji64.json", slot, folder, options={"class": type(net).__name__}, note=note)

@@ -29,12 +29,12 @@ from nets.gradstyle import GRADSTYLE_EMOJI64, GradStyle
 from nets.stylegan2 import Discriminator, Generator
 from pipelines.losses import ReconstructionLoss
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
+from pipelines.zoo import ASSETS, open_zoo
 
 from .augment import random_homographies, warp
 from .checkpoint import StepLogger, load_state, save_state
 from .data_emoji import default_root, load_emojibench
-from .export import save_network
+from .export import ship
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "gradstyle"
 
@@ -127,17 +127,12 @@ def export(model: GradStyle, trainer: GradStyleTrainer, probe: Tensor, meta: dic
     with torch.no_grad():
         feats = trainer.encoder.features(probe)
         ws = trainer.encoder.codes(feats)
-    half, drift = save_network(model, EXPORT, lambda m: m.reconstruct(trainer.generator, ws, feats)[0], 2 / 255,
-                               {"meta": meta, "command": "python -m train.gradstyle", "args": vars(args)})
-    (EXPORT / "README.md").write_text(
-        f"# emoji64 GradStyle\n\nGRMs, Gate & Fusion and GAM aligners (`GRADSTYLE_EMOJI64`, nets/gradstyle.py) for "
-        f"stages after conv layers {GRADSTYLE_EMOJI64['stage_layers']}, "
-        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, trained self-supervised by "
-        f"`python -m train.gradstyle --steps {args.steps}` ({meta['step']} steps, {meta['seconds'] / 3600:.2f} h on "
-        f"2 CPU cores) over the frozen emoji64 e4e encoder and generator, on the EmojiBench Google train split.\n"
-        f"Weights {'fp16' if half else 'fp32'} (max image change {drift:.4f}). Metrics: `python -m bench.inversion`.\n")
-    register_local_slot(ZOOS_DIR / "emoji64.json", "gradstyle", EXPORT, options={"class": "GradStyle"},
-                        note="GradStyle GRM/GAM modules trained by train/gradstyle.py over the emoji64 e4e encoder")
+    ship(model, EXPORT, "gradstyle", lambda m: m.reconstruct(trainer.generator, ws, feats)[0], 2 / 255, meta,
+         f"python -m train.gradstyle --steps {args.steps}", vars(args), "emoji64 GradStyle",
+         f"GRMs, Gate & Fusion and GAM aligners (`GRADSTYLE_EMOJI64`, nets/gradstyle.py) for the stages after conv "
+         f"layers {GRADSTYLE_EMOJI64['stage_layers']}, trained self-supervised over the frozen emoji64 e4e encoder and "
+         f"generator on the EmojiBench Google train split",
+         "GradStyle GRM/GAM modules trained by train/gradstyle.py over the emoji64 e4e encoder")
     print(json.dumps(meta))
 
 

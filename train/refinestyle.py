@@ -25,12 +25,12 @@ from nets.refinestyle import RefineStyleEncoder
 from nets.stylegan2 import Generator
 from pipelines.losses import ReconstructionLoss
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
+from pipelines.zoo import ASSETS, open_zoo
 
 from .checkpoint import StepLogger, load_state, save_state
 from .data_emoji import default_root, load_emojibench
 from .e4e import training_batch
-from .export import save_network
+from .export import ship
 
 DEFAULT_LAYERS = [4, 5, 6, 7, 8]
 
@@ -110,18 +110,12 @@ def main(argv: list[str] | None = None) -> None:
     if base is not None:
         with torch.no_grad():
             images = torch.cat([images, g.synthesis(base(images)).clamp(-1, 1)], dim=1)
-    half, drift = save_network(enc, folder, lambda e: flatten_outputs(e(images)), 2e-2,
-                               {"meta": meta, "command": "python -m train.refinestyle", "args": vars(args)})
-    (folder / "README.md").write_text(
-        f"# emoji64 RefineStyle {args.stage}-stage encoder ({name})\n\n"
-        f"`nets/refinestyle.py`, refined layers {args.layers}, L = {args.rank}, grouping {not args.no_grouping}, "
-        f"learnable scalings {not args.fixed_scalings}; {sum(q.numel() for q in enc.parameters()) / 1e6:.2f} M parameters. "
-        f"Trained by `python -m train.refinestyle --stage {args.stage} --steps {args.steps}` ({meta['step']} steps, "
-        f"{meta['seconds'] / 3600:.2f} h on 2 CPU cores) on EmojiBench Google train images and generator samples. "
-        f"Weights {'fp16' if half else 'fp32'} (max change {drift:.4f}). Metrics: `python -m bench.inversion`.\n")
-    if not args.no_export:
-        register_local_slot(ZOOS_DIR / "emoji64.json", name, folder, options={"class": "RefineStyleEncoder"},
-                            note=f"RefineStyle {args.stage}-stage encoder trained by train/refinestyle.py")
+    ship(enc, folder, None if args.no_export else name, lambda e: flatten_outputs(e(images)), 2e-2, meta,
+         f"python -m train.refinestyle --stage {args.stage} --steps {args.steps}", vars(args),
+         f"emoji64 RefineStyle {args.stage}-stage encoder ({name})",
+         f"`nets/refinestyle.py`, refined layers {args.layers}, L = {args.rank}, grouping {not args.no_grouping}, "
+         f"learnable scalings {not args.fixed_scalings}, on EmojiBench Google train images and generator samples",
+         f"RefineStyle {args.stage}-stage encoder trained by train/refinestyle.py")
     print(json.dumps(meta))
 
 

@@ -87,21 +87,30 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
              validator=validator(image_check(required=False)), **HEAVY)
 
 
+def _controls(prefix: str) -> tuple:
+    """What to train, iterations, seed and the run button.  -> (method, iterations, seed, run)"""
+    method = gr.Radio(METHODS, value="tokens", label="What to train")
+    iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations", elem_id=f"{prefix}-iterations")
+    seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+    return method, iterations, seed, gr.Button("Adapt", variant="primary", elem_id=f"{prefix}-run")
+
+
+def _outputs(prefix: str) -> tuple:
+    """The before/after grid, the summary and the domain download.  -> (grid, info, download)"""
+    grid = gr.Gallery(label="Before / adapted on fixed seeds", columns=len(PREVIEW_SEEDS), format="png",
+                      elem_id=f"{prefix}-gallery")
+    return grid, gr.Markdown(), gr.File(label="Adapted domain (download)")
+
+
 def build_text(session: Session) -> None:
     state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
             source = gr.Textbox(value="google style emoji", label="Source text", max_length=300)
             target = gr.Textbox(value="twitter style emoji", label="Target text", max_length=300)
-            method = gr.Radio(METHODS, value="tokens", label="What to train")
-            iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations", elem_id="text-iterations")
-            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-            run = gr.Button("Adapt", variant="primary", elem_id="text-run")
+            method, iterations, seed, run = _controls("text")
         with gr.Column(scale=2):
-            grid = gr.Gallery(label="Before / adapted on fixed seeds", columns=len(PREVIEW_SEEDS), format="png",
-                              elem_id="text-gallery")
-            info = gr.Markdown()
-            download = gr.File(label="Adapted domain (download)")
+            grid, info, download = _outputs("text")
 
     @gpu(lambda src, tgt, method_value, iters, seed_value, progress=None: adaptation_seconds(iters))
     def on_adapt(src, tgt, method_value, iters, seed_value, progress=gr.Progress()):
@@ -123,19 +132,13 @@ def build_oneshot(session: Session) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             reference = ImageUpload("Reference image (the target style)", elem_id="oneshot-image")
-            method = gr.Radio(METHODS, value="tokens", label="What to train")
             has_inverter = session.zoo.available("refinestyle_2s")
             init = gr.Checkbox(value=has_inverter, interactive=has_inverter,
                                label="Start the tokens from the two-stage inversion of the reference"
                                      + ("" if has_inverter else " (this zoo has no two-stage inverter)"))
-            iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations", elem_id="oneshot-iterations")
-            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-            run = gr.Button("Adapt", variant="primary", elem_id="oneshot-run")
+            method, iterations, seed, run = _controls("oneshot")
         with gr.Column(scale=2):
-            grid = gr.Gallery(label="Before / adapted on fixed seeds", columns=len(PREVIEW_SEEDS), format="png",
-                              elem_id="oneshot-gallery")
-            info = gr.Markdown()
-            download = gr.File(label="Adapted domain (download)")
+            grid, info, download = _outputs("oneshot")
 
     @gpu(lambda path, method_value, use_init, iters, seed_value, progress=None: adaptation_seconds(iters))
     def on_adapt(path, method_value, use_init, iters, seed_value, progress=gr.Progress()):

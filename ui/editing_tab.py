@@ -10,11 +10,11 @@ import torch
 
 from pipelines.editing import Edit, apply_edit, sigma_unit, strength_sweep
 from pipelines.images import prepare_image, tensor_to_pil
-from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings, available_methods, invert
+from pipelines.inversion import METHODS, OptimisationSettings, invert
 from pipelines.tuning import TuningSettings
 
-from .inversion_tab import LABELS
 from .examples import example_images
+from .inversion_tab import LABELS, checked_networks
 from .serving import HEAVY, gpu, inversion_seconds
 from .session import Session, user_errors
 from .upload import ImageUpload
@@ -77,16 +77,9 @@ def build(session: Session) -> None:
                 progress=gr.Progress()):
         if directions is None:
             raise gr.Error("This zoo has no editing directions.")
-        if not path:
-            raise gr.Error("Upload an image first.")
-        if not chosen:
-            raise gr.Error("Tick at least one method.")
         if not name:
             raise gr.Error("Pick a direction.")
-        nets = InversionNetworks.build(session.load, session.zoo.available)
-        missing = {m: why for m, why in available_methods(nets).items() if m in chosen and why}
-        if missing:
-            raise gr.Error("; ".join(f"{LABELS[m]}: {why}" for m, why in missing.items()))
+        nets = checked_networks(session, path, chosen)
         fam = FAMILY_LABELS.get(family_label)
         if fam is None:
             raise gr.Error(f"Unknown direction family '{family_label}' (known: {', '.join(FAMILY_LABELS)}).")

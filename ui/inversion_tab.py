@@ -42,14 +42,7 @@ def build(session: Session) -> None:
     @gpu(lambda path, chosen, w_steps, r_steps, rank, tune_steps, seed, progress=None:
          inversion_seconds(chosen, w_steps, r_steps, tune_steps))
     def on_invert(path, chosen, w_steps, r_steps, rank, tune_steps, seed, progress=gr.Progress()):
-        if not path:
-            raise gr.Error("Upload an image first.")
-        if not chosen:
-            raise gr.Error("Tick at least one method.")
-        nets = InversionNetworks.build(session.load, session.zoo.available)
-        missing = {m: why for m, why in available_methods(nets).items() if m in chosen and why}
-        if missing:
-            raise gr.Error("; ".join(f"{LABELS[m]}: {why}" for m, why in missing.items()))
+        nets = checked_networks(session, path, chosen)
         settings = OptimisationSettings(w_steps=int(w_steps), residual_steps=int(r_steps), rank=int(rank))
         tuning = TuningSettings(steps=int(tune_steps))
         with user_errors():
@@ -69,6 +62,19 @@ def build(session: Session) -> None:
         gr.Examples(rows, inputs, outputs, fn=on_invert, cache_examples=True, cache_mode="lazy", label="Examples (Noto and Twemoji)")
     run.click(on_invert, inputs, outputs,
               api_name="invert", validator=validator(image_check(), nonempty("Tick at least one method.")), **HEAVY)
+
+
+def checked_networks(session: Session, path: str | None, chosen: list[str] | None) -> InversionNetworks:
+    """The zoo's inversion networks, once the request has an image and only runnable methods (else gr.Error)."""
+    if not path:
+        raise gr.Error("Upload an image first.")
+    if not chosen:
+        raise gr.Error("Tick at least one method.")
+    nets = InversionNetworks.build(session.load, session.zoo.available)
+    missing = {m: why for m, why in available_methods(nets).items() if m in chosen and why}
+    if missing:
+        raise gr.Error("; ".join(f"{LABELS.get(m, m)}: {why}" for m, why in missing.items()))
+    return nets
 
 
 def _missing_slots(session: Session) -> dict[str, str]:
