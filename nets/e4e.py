@@ -58,6 +58,17 @@ class BottleneckIRSE(nn.Module):
         return self.res_layer(x) + self.shortcut_layer(x)
 
 
+def ir_se_body(stem: int, stages: list[list[int]]) -> tuple[nn.Sequential, list[int]]:
+    """IR-SE units, [depth, count] per stage, the first of each with stride 2.  -> (body, indices ending a stage)"""
+    units, cin, ends = [], stem, []
+    for depth, count in stages:
+        for j in range(count):
+            units.append(BottleneckIRSE(cin if j == 0 else depth, depth, 2 if j == 0 else 1))
+        cin = depth
+        ends.append(len(units) - 1)
+    return nn.Sequential(*units), ends
+
+
 class GradualStyleBlock(nn.Module):
     """log2(spatial) stride-2 convs down to 1×1, then an equalised linear layer: one style code."""
 
@@ -82,14 +93,7 @@ class E4EEncoder(nn.Module, PyTorchModelHubMixin):
         self.input_size, self.num_ws, self.w_dim = input_size, num_ws, w_dim
         self.coarse, self.middle = coarse, middle
         self.input_layer = nn.Sequential(nn.Conv2d(3, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem), nn.PReLU(stem))
-        units, cin = [], stem
-        self.stage_ends = []  # body indices that end a stage (the last three give c1, c2, c3)
-        for depth, count in stages:
-            for j in range(count):
-                units.append(BottleneckIRSE(cin if j == 0 else depth, depth, 2 if j == 0 else 1))
-            cin = depth
-            self.stage_ends.append(len(units) - 1)
-        self.body = nn.Sequential(*units)
+        self.body, self.stage_ends = ir_se_body(stem, stages)  # stage_ends: the last three give c1, c2, c3
         c1, c2, c3 = (stages[i][0] for i in (1, 2, 3))
         assert c3 == w_dim, "the top-down pyramid adds c3 to w_dim-channel laterals"
         s3 = input_size // 16  # c3's resolution (four stride-2 stages)

@@ -254,6 +254,20 @@ def _load_project_directions(paths: list[Path], options: dict) -> object:
     return load_directions(next(p for p in paths if p.suffix == ".safetensors"))
 
 
+def _load_lpips(paths: list[Path], options: dict) -> object:
+    from nets.judges import LpipsDistance
+
+    return LpipsDistance(options.get("net", "alex")).eval().requires_grad_(False)
+
+
+def _load_arcface(paths: list[Path], options: dict) -> object:
+    from nets.judges import ArcFaceIRSE50
+
+    net = ArcFaceIRSE50()
+    net.load_state_dict(torch.load(paths[0], map_location="cpu", weights_only=True))
+    return net.eval().requires_grad_(False)
+
+
 def _load_open_clip(paths: list[Path], options: dict) -> object:
     """One or more OpenAI CLIP towers in open_clip (ffhq: ViT-B/32 and ViT-B/16)."""
     import open_clip
@@ -268,6 +282,8 @@ LOADERS: dict[str, Callable[[list[Path], dict], object]] = {
     "official_directions": _load_directions,
     "project_directions": _load_project_directions,
     "open_clip": _load_open_clip,
+    "lpips": _load_lpips,
+    "arcface_ir_se50": _load_arcface,
 }
 
 

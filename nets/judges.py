@@ -1,0 +1,49 @@
+"""The ffhq zoo's judges (DESIGN §2): LPIPS as the perceptual slot and ArcFace IR-SE50 as the identity
+slot, behind the interface EmojiNet gives emoji64 (`perceptual_distance`, `identity`).
+
+- LPIPS (Zhang et al. 2018) from the `lpips` package: its learned linear layers ship inside the
+  package; the AlexNet backbone comes from torchvision.
+- ArcFace IR-SE50 (Deng et al. 2019) in the layout of `model_ir_se50.pth` (TreB1eN's InsightFace
+  port, the file pSp and e4e use for their ID loss): the IR-SE body of nets/e4e.py, then
+  BN-Dropout-Flatten-Linear(512·7·7 → 512)-BN. Like pSp's ID loss, the face is cropped from the
+  256 px image ([35:223, 32:220]) and pooled to 112 px before it.
+"""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .e4e import ir_se_body
+
+IR_SE50_STAGES = [[64, 3], [128, 4], [256, 14], [512, 3]]
+
+
+class LpipsDistance(nn.Module):
+    def __init__(self, net: str = "alex", pretrained_backbone: bool = True) -> None:
+        super().__init__()
+        import lpips
+
+        self.lpips = lpips.LPIPS(net=net, pnet_rand=not pretrained_backbone, verbose=False).eval()
+
+    def perceptual_distance(self, x: Tensor, y: Tensor) -> Tensor:
+        """LPIPS per pair, images in [-1, 1].  -> [B]"""
+        return self.lpips(x, y, normalize=False).flatten()
+
+
+class ArcFaceIRSE50(nn.Module):
+    def __init__(self, embed_dim: int = 512, drop: float = 0.4) -> None:
+        super().__init__()
+        self.input_layer = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64))
+        self.body, _ = ir_se_body(64, IR_SE50_STAGES)
+        self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(drop), nn.Flatten(),
+                                          nn.Linear(512 * 7 * 7, embed_dim), nn.BatchNorm1d(embed_dim))
+
+    def forward(self, face: Tensor) -> Tensor:  # [B, 3, 112, 112] -> [B, 512]
+        return self.output_layer(self.body(self.input_layer(face)))
+
+    def identity(self, img: Tensor) -> Tensor:
+        """Unit ArcFace embeddings of aligned face images [B, 3, H, W] in [-1, 1].  -> [B, 512]"""
+        if img.shape[-1] != 256:
+            img = F.interpolate(img, size=(256, 256), mode="bilinear", align_corners=False)
+        face = F.adaptive_avg_pool2d(img[:, :, 35:223, 32:220], (112, 112))
+        return F.normalize(self(face), dim=1)
