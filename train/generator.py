@@ -209,7 +209,11 @@ trained by this project on CPU.
 - **Weights**: EMA generator, {'fp16' if half else 'fp32'} safetensors (fp16 changes images by at most {err:.4f} in [-1, 1]).
 - **Metrics**: see `bench/results/zoo_emoji64.json` (`python -m bench.zoo_emoji64`).
 
-Samples (ψ = 1, then ψ = 0.7): `samples.png`, `samples_psi07.png`.
+Samples, ψ = 1 (`samples.png`) and ψ = 0.7 (`samples_psi07.png`), seeds from `sample_grid`:
+
+![samples, psi 1](samples.png)
+
+![samples, psi 0.7](samples_psi07.png)
 """)
 
 
