@@ -106,6 +106,8 @@ def test_endpoints_through_gradio_client(client, tmp_path):
     assert len(gallery) == 3 and "3 samples at 16 px" in info
     rows = client.predict(api_name="/zoo_status")
     assert rows["data"][0][:2] == ["generator", "✅ ready"]
+    plot, info = client.predict(3, 0, api_name="/kernel_spectrum")
+    assert plot["type"] == "matplotlib" and "3 samples, 5 layers" in info
     Image.new("RGB", (40, 30), (200, 80, 40)).save(tmp_path / "in.png")
     shots, pair, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], 5, 5, 2, 5, 0,
                                         api_name="/invert")
@@ -132,12 +134,14 @@ def test_adaptation_endpoints_train_download_and_render(client, tmp_path):
     back = AdaptedDomain.load(Path(domain_file))
     assert back.kind == "tokens" and back.info["settings"]["target"] == "twitter style emoji"
     Image.new("RGB", (24, 24), (30, 160, 90)).save(tmp_path / "ref.png")
-    grid, info, _ = client.predict(handle_file(str(tmp_path / "ref.png")), "full", False, 10, 0,
-                                                 api_name="/adapt_oneshot")
+    grid, info, oneshot_file = client.predict(handle_file(str(tmp_path / "ref.png")), "full", False, 10, 0,
+                                              api_name="/adapt_oneshot")
     assert "full" in info and "reference MSE" in info
     pair, preview = client.predict(handle_file(str(tmp_path / "ref.png")), handle_file(domain_file),
                                    api_name="/render_text_domain")
     assert len(pair) == 2 and len(preview) == 8
+    pair, preview = client.predict(None, handle_file(oneshot_file), api_name="/render_oneshot_domain")
+    assert pair is None and len(preview) == 8  # no image: the domain's preview only
     with pytest.raises(Exception, match="empty"):
         client.predict("", "twitter style emoji", "tokens", 10, 0, api_name="/adapt_text")
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
