@@ -88,11 +88,17 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
 
 
 def _controls(prefix: str) -> tuple:
-    """What to train, iterations, seed and the run button.  -> (method, iterations, seed, run)"""
+    """What to train, iterations, seed, the run and stop buttons.  -> (method, iterations, seed, run, stop)
+
+    Stopping is safe: adaptation never modifies the shared generator (pipelines/domain.py).
+    """
     method = gr.Radio(METHODS, value="tokens", label="What to train")
     iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations", elem_id=f"{prefix}-iterations")
     seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-    return method, iterations, seed, gr.Button("Adapt", variant="primary", elem_id=f"{prefix}-run")
+    with gr.Row():
+        run = gr.Button("Adapt", variant="primary", elem_id=f"{prefix}-run")
+        stop = gr.Button("Stop", variant="stop")
+    return method, iterations, seed, run, stop
 
 
 def _outputs(prefix: str) -> tuple:
@@ -108,7 +114,7 @@ def build_text(session: Session) -> None:
         with gr.Column(scale=1):
             source = gr.Textbox(value="google style emoji", label="Source text", max_length=300)
             target = gr.Textbox(value="twitter style emoji", label="Target text", max_length=300)
-            method, iterations, seed, run = _controls("text")
+            method, iterations, seed, run, stop = _controls("text")
         with gr.Column(scale=2):
             grid, info, download = _outputs("text")
 
@@ -122,8 +128,9 @@ def build_text(session: Session) -> None:
         path = _save(domain)
         return _preview(g, domain), _summary(domain), path, path
 
-    run.click(on_adapt, [source, target, method, iterations, seed], [grid, info, download, state], api_name="adapt_text",
-              validator=validator(prompt_check, prompt_check), **HEAVY)
+    event = run.click(on_adapt, [source, target, method, iterations, seed], [grid, info, download, state],
+                      api_name="adapt_text", validator=validator(prompt_check, prompt_check), **HEAVY)
+    stop.click(None, None, None, cancels=[event])
     _render_section(session, state, "text")
 
 
@@ -136,7 +143,7 @@ def build_oneshot(session: Session) -> None:
             init = gr.Checkbox(value=has_inverter, interactive=has_inverter,
                                label="Start the tokens from the two-stage inversion of the reference"
                                      + ("" if has_inverter else " (this zoo has no two-stage inverter)"))
-            method, iterations, seed, run = _controls("oneshot")
+            method, iterations, seed, run, stop = _controls("oneshot")
         with gr.Column(scale=2):
             grid, info, download = _outputs("oneshot")
 
@@ -166,6 +173,7 @@ def build_oneshot(session: Session) -> None:
     refs = example_images("twitter_1f600", session.zoo.name)
     if refs:
         gr.Examples([[r] for r in refs], [reference], label="Reference example (Twemoji)")
-    run.click(on_adapt, [reference, method, init, iterations, seed], [grid, info, download, state],
-              api_name="adapt_oneshot", validator=validator(image_check()), **HEAVY)
+    event = run.click(on_adapt, [reference, method, init, iterations, seed], [grid, info, download, state],
+                      api_name="adapt_oneshot", validator=validator(image_check()), **HEAVY)
+    stop.click(None, None, None, cancels=[event])
     _render_section(session, state, "oneshot")
