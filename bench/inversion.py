@@ -9,6 +9,9 @@
 - RefineStyle ablation (the paper's Table 4): every one-stage encoder trained under
   `runs/ablation_*` by `python -m train.refinestyle --name ablation_<row> --no-export ...`,
   on the Twitter images (the main table's refinestyle_1s row is the reference);
+- GradStyle ablation (Twitter images): the trained modules with every stage, with each single
+  stage only (the same weights, the other GRMs off), and without GRMs at all (= e4e); the GAM
+  ablation is an editing one (bench/editing.py: GAM on vs off);
 - GaNI vs PTI locality: for the same tuning steps, the MSE gain over e4e next to the perceptual
   drift of the tuned generator on 200 random w (lower: the tuning stayed local).
 Methods and rows the zoo cannot run yet are listed as missing.
@@ -87,6 +90,26 @@ def ablation_rows(nets: InversionNetworks, images: torch.Tensor) -> dict:
     return rows
 
 
+@torch.no_grad()
+def gradstyle_ablation(nets: InversionNetworks, images: torch.Tensor) -> dict:
+    """Reconstruction metrics of GradStyle with all stages, each stage alone, and none (e4e)."""
+    from pipelines.inversion import image_metrics
+
+    stage_sets = {"all stages": None} | {f"stage after conv {layer} only": [k]
+                                         for k, layer in enumerate(nets.gradstyle.stage_layers)} | {"no GRM (e4e)": []}
+    rows = {}
+    for name, stages in stage_sets.items():
+        sums = dict.fromkeys(METRICS, 0.0)
+        for i in range(len(images)):
+            x = images[i : i + 1]
+            feats = nets.e4e.features(x)
+            image, _, _ = nets.gradstyle.reconstruct(nets.generator, nets.e4e.codes(feats), feats, stages)
+            for k, v in image_metrics(nets.loss, image.clamp(-1, 1), x).items():
+                sums[k] += v
+        rows[name] = {k: v / len(images) for k, v in sums.items()}
+    return rows
+
+
 def locality_table(nets: InversionNetworks, images: torch.Tensor, tuning: TuningSettings) -> dict:
     """GaNI and PTI at equal steps: MSE gain over e4e and the tuned generator's drift on random w."""
     out = {}
@@ -115,6 +138,8 @@ def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings, l
                     "parameters": {m: method_parameters(nets, m, settings, tuning) for m in methods}}
     result["splits"] = {name: evaluate(nets, images, methods, settings, tuning) for name, images in splits.items()}
     result["ablation"] = ablation_rows(nets, splits["twitter_test"])
+    if not reasons["gradstyle"]:
+        result["gradstyle_ablation"] = gradstyle_ablation(nets, splits["twitter_test"])
     if not reasons["gani"]:
         result["locality"] = locality_table(nets, splits["twitter_test"][:locality_images], tuning)
     result["seconds"] = time.time() - start
@@ -140,6 +165,11 @@ def table(r: dict) -> str:
         lines += [f"| {k} | {v['rank']} | {v['layers']} | {v['grouped']} | {v['learn_scalings']} | {v['steps']} | "
                   f"{v['mse']:.4f} | {v['perceptual']:.4f} | {v['id']:.3f} |" for k, v in r["ablation"].items()]
         lines.append("")
+    if "gradstyle_ablation" in r:
+        lines += ["**GradStyle ablation (Twitter test)**", "", "| variant | MSE ↓ | SSIM ↑ | perceptual ↓ | ID ↑ |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {k} | {v['mse']:.4f} | {v['ssim']:.3f} | {v['perceptual']:.4f} | {v['id']:.3f} |"
+                  for k, v in r["gradstyle_ablation"].items()] + [""]
     if "locality" in r:
         lines += ["**GaNI vs PTI locality (Twitter test, equal steps)**", "",
                   "| method | steps | MSE gain over e4e ↑ | drift on 200 random w ↓ |", "|---|---:|---:|---:|"]
