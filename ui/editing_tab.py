@@ -44,7 +44,8 @@ def build(session: Session) -> None:
             if directions is None:
                 gr.Markdown("This zoo ships no editing directions yet (`python -m train.directions`).")
             image = ImageUpload("Image to edit", elem_id="editing-image")
-            methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=["e4e"], label="Methods")
+            default = ["e4e"] if session.zoo.available("e4e") else ["refinestyle_opt"]
+            methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=default, label="Methods")
             family = gr.Radio(list(FAMILY_LABELS), value="InterFaceGAN", label="Direction family")
             direction = gr.Dropdown(first, value=first[0][1] if first else None, label="Direction",
                                     allow_custom_value=True)  # API callers name any direction; on_edit checks it
@@ -114,7 +115,7 @@ def build(session: Session) -> None:
 
     inputs = [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps, tune_steps]
     if first:
-        gr.Examples([[path, ["e4e"] if session.zoo.available("e4e") else ["refinestyle_opt"], "InterFaceGAN", first[0][1], 2,
+        gr.Examples([[path, default, "InterFaceGAN", first[0][1], 2,
                       0, session.num_ws - 1, 100, 200, 100] for path in example_images("google_", session.zoo.name)],
                     inputs, [gallery, sweep, table], fn=on_edit, cache_examples=True, cache_mode="lazy", label="Examples (Noto)")
     run.click(on_edit, inputs, [gallery, sweep, table], api_name="edit",
