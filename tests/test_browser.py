@@ -36,7 +36,8 @@ def page(tmp_path_factory):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="load")
+        page.get_by_role("tab", name="Generate").wait_for(timeout=60_000)
         yield page
         browser.close()
     demo.close()

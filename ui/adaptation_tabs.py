@@ -19,7 +19,7 @@ from pipelines.inversion import InversionNetworks, OptimisationSettings, invert
 from .examples import example_images
 from .serving import HEAVY, adaptation_seconds, gpu, inversion_seconds
 from .session import Session, user_errors
-from .upload import ImageUpload
+from .upload import image_upload
 from .validation import image_check, prompt_check, validator
 
 PREVIEW_SEEDS = [0, 1, 2, 3]
@@ -55,7 +55,7 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
     with gr.Accordion("Render your image in the adapted domain, or load a domain file", open=False):
         with gr.Row():
             with gr.Column():
-                image = ImageUpload("Your image")
+                image = image_upload("Your image")
                 domain_file = gr.File(label="Domain file (optional: default is the one just trained)",
                                       file_types=[".safetensors"])
                 go = gr.Button("Render in domain")
@@ -138,7 +138,7 @@ def build_oneshot(session: Session) -> None:
     state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
-            reference = ImageUpload("Reference image (the target style)", elem_id="oneshot-image")
+            reference = image_upload("Reference image (the target style)", elem_id="oneshot-image")
             has_inverter = session.zoo.available("refinestyle_2s")
             init = gr.Checkbox(value=has_inverter, interactive=has_inverter,
                                label="Start the tokens from the two-stage inversion of the reference"

@@ -17,7 +17,7 @@ from .examples import example_images
 from .inversion_tab import LABELS, checked_networks
 from .serving import HEAVY, gpu, inversion_seconds
 from .session import Session, user_errors
-from .upload import ImageUpload
+from .upload import image_upload
 from .validation import image_check, nonempty, validator
 
 FAMILY_LABELS = {"InterFaceGAN": "interfacegan", "GANSpace": "ganspace", "StyleSpace": "stylespace"}
@@ -43,7 +43,7 @@ def build(session: Session) -> None:
         with gr.Column(scale=1):
             if directions is None:
                 gr.Markdown("This zoo ships no editing directions yet (`python -m train.directions`).")
-            image = ImageUpload("Image to edit", elem_id="editing-image")
+            image = image_upload("Image to edit", elem_id="editing-image")
             default = ["e4e"] if session.zoo.available("e4e") else ["refinestyle_opt"]
             methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=default, label="Methods")
             family = gr.Radio(list(FAMILY_LABELS), value="InterFaceGAN", label="Direction family")
@@ -114,10 +114,11 @@ def build(session: Session) -> None:
         return shots, strip, rows
 
     inputs = [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps, tune_steps]
-    if first:
-        gr.Examples([[path, default, "InterFaceGAN", first[0][1], 2,
-                      0, session.num_ws - 1, 100, 200, 100] for path in example_images("google_", session.zoo.name)],
-                    inputs, [gallery, sweep, table], fn=on_edit, cache_examples=True, cache_mode="lazy", label="Examples (Noto)")
+    rows = [[path, default, "InterFaceGAN", first[0][1], 2, 0, session.num_ws - 1, 100, 200, 100]
+            for path in example_images("google_", session.zoo.name)] if first else []
+    if rows:
+        gr.Examples(rows, inputs, [gallery, sweep, table], fn=on_edit, cache_examples=True, cache_mode="lazy",
+                    label="Examples (Noto)")
     run.click(on_edit, inputs, [gallery, sweep, table], api_name="edit",
               validator=validator(image_check(), nonempty("Tick at least one method."), None,
                                   nonempty("Pick a direction.")), **HEAVY)

@@ -10,7 +10,7 @@ from pipelines.tuning import TuningSettings
 from .examples import example_images
 from .serving import HEAVY, gpu, inversion_seconds
 from .session import Session, user_errors
-from .upload import ImageUpload
+from .upload import image_upload
 from .validation import image_check, nonempty, validator
 
 LABELS = {"e4e": "e4e (encoder)", "refinestyle_1s": "RefineStyle, one-stage", "refinestyle_2s": "RefineStyle, two-stage",
@@ -22,7 +22,7 @@ METRIC_HEADERS = ["method", "MSE ↓", "SSIM ↑", "perceptual ↓", "ID ↑", "
 def build(session: Session) -> None:
     with gr.Row():
         with gr.Column(scale=1):
-            image = ImageUpload("Image to invert", elem_id="inversion-image")
+            image = image_upload("Image to invert", elem_id="inversion-image")
             missing = _missing_slots(session)
             methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=["refinestyle_opt"], label="Methods")
             if missing:

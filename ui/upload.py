@@ -13,8 +13,7 @@ from gradio.data_classes import ImageData
 
 
 class ImageUpload(gr.Image):
-    def __init__(self, label: str, **kwargs) -> None:
-        super().__init__(type="filepath", image_mode=None, label=label, sources=["upload", "clipboard"], **kwargs)
+    """Keeps gr.Image's constructor (Gradio reads the component's props from its signature)."""
 
     def get_block_name(self) -> str:
         return "image"  # the same front-end component
@@ -23,3 +22,7 @@ class ImageUpload(gr.Image):
         if payload is not None and payload.path is not None:
             return payload.path
         return super().preprocess(payload)
+
+
+def image_upload(label: str, **kwargs) -> ImageUpload:
+    return ImageUpload(type="filepath", image_mode=None, label=label, sources=["upload", "clipboard"], **kwargs)
