@@ -14,7 +14,7 @@ from pipelines.inversion import METHODS, OptimisationSettings, invert
 from pipelines.tuning import TuningSettings
 
 from .examples import example_images
-from .inversion_tab import LABELS, checked_networks
+from .inversion_tab import LABELS, checked_networks, missing_methods, unavailable_note
 from .serving import HEAVY, gpu, inversion_seconds
 from .session import Session, user_errors
 from .upload import image_upload
@@ -46,6 +46,7 @@ def build(session: Session) -> None:
             image = image_upload("Image to edit", elem_id="editing-image")
             default = ["e4e"] if session.zoo.available("e4e") else ["refinestyle_opt"]
             methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=default, label="Methods")
+            unavailable_note(missing_methods(session))
             family = gr.Radio(list(FAMILY_LABELS), value="InterFaceGAN", label="Direction family")
             direction = gr.Dropdown(first, value=first[0][1] if first else None, label="Direction",
                                     allow_custom_value=True)  # API callers name any direction; on_edit checks it

@@ -23,10 +23,9 @@ def build(session: Session) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             image = image_upload("Image to invert", elem_id="inversion-image")
-            missing = _missing_slots(session)
+            missing = missing_methods(session)
             methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=["refinestyle_opt"], label="Methods")
-            if missing:
-                gr.Markdown("Unavailable in this zoo: " + "; ".join(f"{LABELS[m]} ({why})" for m, why in missing.items()))
+            unavailable_note(missing)
             with gr.Accordion("Optimisation", open=False):
                 w_steps = gr.Slider(0, 500, value=100, step=10, label="W+ steps")
                 r_steps = gr.Slider(0, 1000, value=200, step=10, label="Residual steps (P, Q, A, B)")
@@ -77,7 +76,12 @@ def checked_networks(session: Session, path: str | None, chosen: list[str] | Non
     return nets
 
 
-def _missing_slots(session: Session) -> dict[str, str]:
+def unavailable_note(missing: dict[str, str]) -> None:
+    if missing:
+        gr.Markdown("Unavailable in this zoo: " + "; ".join(f"{LABELS[m]} ({why})" for m, why in missing.items()))
+
+
+def missing_methods(session: Session) -> dict[str, str]:
     """Methods whose networks the zoo does not name, with the reason (nothing is loaded)."""
     lacking = {m: [slot for slot in NEEDS[m] if not session.zoo.available(slot)] for m in METHODS}
     return {m: f"no {slots[0]} network in this zoo" for m, slots in lacking.items() if slots}
