@@ -12,6 +12,8 @@
 - GradStyle ablation (Twitter images): the trained modules with every stage, with each single
   stage only (the same weights, the other GRMs off), and without GRMs at all (= e4e); the GAM
   ablation is an editing one (bench/editing.py: GAM on vs off);
+- GaNI iteration sweep (--gani-sweep 25 50 100 200 300; Twitter images): MSE, drift and seconds
+  per image at each count, to choose emoji64's iteration count (the paper uses 300 for faces);
 - GaNI vs PTI locality: for the same tuning steps, the MSE gain over e4e next to the perceptual
   drift of the tuned generator on 200 random w (lower: the tuning stayed local).
 Methods and rows the zoo cannot run yet are listed as missing.
@@ -123,7 +125,24 @@ def locality_table(nets: InversionNetworks, images: torch.Tensor, tuning: Tuning
     return out
 
 
-def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings, locality_images: int) -> dict:
+def gani_sweep(nets: InversionNetworks, images: torch.Tensor, counts: list[int], tuning: TuningSettings) -> dict:
+    """GaNI at several iteration counts: mean MSE, drift on 200 random w and seconds per image."""
+    rows = {}
+    for steps in counts:
+        settings = TuningSettings(**(vars(tuning) | {"steps": steps}))
+        mse_sum = drift_sum = seconds = 0.0
+        for i in range(len(images)):
+            (r,) = invert(nets, images[i : i + 1], ["gani"], seed=i, tuning=settings)
+            mse_sum += r.metrics["mse"]
+            seconds += r.seconds
+            drift_sum += locality_drift(nets.generator, r.weight_deltas, nets.loss.perceptual, n=200)
+        rows[str(steps)] = {"mse": mse_sum / len(images), "drift": drift_sum / len(images),
+                            "seconds": seconds / len(images)}
+    return rows
+
+
+def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings, locality_images: int,
+        sweep: list[int] | None = None) -> dict:
     torch.set_num_threads(1)
     zoo = open_zoo("emoji64")
     data = load_emojibench()
@@ -142,6 +161,8 @@ def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings, l
         result["gradstyle_ablation"] = gradstyle_ablation(nets, splits["twitter_test"])
     if not reasons["gani"]:
         result["locality"] = locality_table(nets, splits["twitter_test"][:locality_images], tuning)
+        if sweep:
+            result["gani_sweep"] = gani_sweep(nets, splits["twitter_test"][:locality_images], sweep, tuning)
     result["seconds"] = time.time() - start
     return result
 
@@ -175,6 +196,11 @@ def table(r: dict) -> str:
                   "| method | steps | MSE gain over e4e ↑ | drift on 200 random w ↓ |", "|---|---:|---:|---:|"]
         lines += [f"| {k} | {v['steps']} | {v['mse_gain']:.4f} | {v['drift']:.4f} |" for k, v in r["locality"].items()]
         lines.append("")
+    if "gani_sweep" in r:
+        lines += ["**GaNI iterations (Twitter test)**", "", "| iterations | MSE ↓ | drift ↓ | s / image |",
+                  "|---:|---:|---:|---:|"]
+        lines += [f"| {k} | {v['mse']:.4f} | {v['drift']:.4f} | {v['seconds']:.1f} |" for k, v in r["gani_sweep"].items()]
+        lines.append("")
     if r["missing"]:
         lines.append("Not available yet: " + "; ".join(f"{m} ({why})" for m, why in r["missing"].items()) + ".")
     return "\n".join(lines)
@@ -184,12 +210,13 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=48)
     p.add_argument("--locality-images", type=int, default=8)
+    p.add_argument("--gani-sweep", type=int, nargs="*", default=[], help="GaNI iteration counts to compare")
     add_inversion_arguments(p)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     tune_cpu_allocator()
     torch.manual_seed(0)
-    result = run(args.images, *inversion_settings(args), args.locality_images)
+    result = run(args.images, *inversion_settings(args), args.locality_images, args.gani_sweep)
     publish("inversion", result, table(result), f"python -m bench.inversion --images {args.images}", RESULTS, args.readme)
 
 
