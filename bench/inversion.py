@@ -60,8 +60,9 @@ def method_parameters(nets: InversionNetworks, method: str, settings: Optimisati
     tuned = tuning.layers if tuning.layers is not None else range(len(convs))
     if method == "pti":  # per image: every tuned kernel
         return sum(convs[i].conv.weight.numel() for i in tuned)
-    widths = sorted({convs[i].conv.in_channels for i in tuned})  # gani: modules shared by C_in, a step per layer
-    return sum(tuning.gani_blocks * (2 * c * c + c + 1) for c in widths) + len(list(tuned))
+    dims = sorted({convs[i].conv.in_channels * 9 for i in tuned})  # gani: modules shared by C_in, a step per layer
+    h = tuning.gani_hidden
+    return sum(tuning.gani_blocks * (2 * d * h + h + 1) for d in dims) + len(list(tuned))
 
 
 def evaluate(nets: InversionNetworks, images: torch.Tensor, methods: list[str], settings: OptimisationSettings,

@@ -5,11 +5,13 @@ network M reads the gradient of the reconstruction loss with respect to a layer'
 returns the kernel's correction, and the tuned generator is θ + M(∇θ L), applied once.  M is
 optimised per image; θ stays frozen.
 
-Each M is a stack of residual blocks over the gradient's input-channel fibres (one vector of
-length C_in per output channel and kernel tap):
+Each M is a stack of residual blocks over the gradient's rows, one vector of length C_in·k·k per
+output channel (the whole kernel slice that output channel reads, taps included):
 
     h ← h + W₂ · LeakyReLU(W₁ · ScaleNorm(h) + b),       ScaleNorm(h) = g · h / ‖h‖
 
+with W₁ [hidden, C_in·k·k] and W₂ [C_in·k·k, hidden] (a bottleneck, so that the modules stay
+small at 512 channels)
 (Nguyen & Salazar 2019), starting from h = ∇θ L / rms(∇θ L) (the layer's gradient at unit
 root-mean-square, so one module serves layers and images whose gradients differ in scale, while
 the fibres keep their relative sizes) and ending with a learnable step size η per layer
@@ -38,13 +40,13 @@ class ScaleNorm(nn.Module):
 
 
 class AdjusterBlock(nn.Module):
-    """h + W₂ LeakyReLU(W₁ ScaleNorm(h) + b).  [N, C] -> [N, C]"""
+    """h + W₂ LeakyReLU(W₁ ScaleNorm(h) + b).  [N, D] -> [N, D]"""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.norm = ScaleNorm(dim)
-        self.w1 = nn.Linear(dim, dim)
-        self.w2 = nn.Linear(dim, dim, bias=False)
+        self.w1 = nn.Linear(dim, hidden)
+        self.w2 = nn.Linear(hidden, dim, bias=False)
         nn.init.zeros_(self.w2.weight)  # each block starts as the identity
 
     def forward(self, h: Tensor) -> Tensor:
@@ -54,27 +56,29 @@ class AdjusterBlock(nn.Module):
 class GradientAdjuster(nn.Module):
     """M: a kernel gradient [O, I, k, k] -> the correction's direction h [O, I, k, k]."""
 
-    def __init__(self, in_channels: int, blocks: int = 2) -> None:
+    def __init__(self, in_channels: int, blocks: int = 2, hidden: int = 256, kernel_size: int = 3) -> None:
         super().__init__()
-        self.in_channels = in_channels
-        self.blocks = nn.Sequential(*(AdjusterBlock(in_channels) for _ in range(blocks)))
+        self.in_channels, self.kernel_size = in_channels, kernel_size
+        dim = in_channels * kernel_size**2
+        self.blocks = nn.Sequential(*(AdjusterBlock(dim, hidden) for _ in range(blocks)))
 
     def forward(self, grad: Tensor) -> Tensor:
         o, i, kh, kw = grad.shape
-        assert i == self.in_channels, f"module for C_in = {self.in_channels} got a [{o}, {i}, {kh}, {kw}] gradient"
-        fibres = grad.permute(0, 2, 3, 1).reshape(o * kh * kw, i)  # [O·k·k, I]
-        h = self.blocks(fibres * torch.rsqrt(fibres.square().mean() + 1e-24))
-        return h.reshape(o, kh, kw, i).permute(0, 3, 1, 2)  # [O, I, k, k]
+        assert (i, kh, kw) == (self.in_channels, self.kernel_size, self.kernel_size), \
+            f"module for [*, {self.in_channels}, {self.kernel_size}, {self.kernel_size}] got {list(grad.shape)}"
+        rows = grad.reshape(o, i * kh * kw)  # [O, I·k·k]
+        h = self.blocks(rows * torch.rsqrt(rows.square().mean() + 1e-24))
+        return h.reshape(o, i, kh, kw)
 
 
 class GradientAdjusters(nn.Module):
     """One GradientAdjuster per distinct C_in among the tuned conv layers, and a step η per layer."""
 
-    def __init__(self, in_channels: dict[int, int], blocks: int = 2) -> None:
+    def __init__(self, in_channels: dict[int, int], blocks: int = 2, hidden: int = 256) -> None:
         """in_channels: {conv layer index: C_in}."""
         super().__init__()
         widths = sorted(set(in_channels.values()))
-        self.modules_by_width = nn.ModuleDict({str(c): GradientAdjuster(c, blocks) for c in widths})
+        self.modules_by_width = nn.ModuleDict({str(c): GradientAdjuster(c, blocks, hidden) for c in widths})
         self.steps = nn.ParameterDict({str(i): nn.Parameter(torch.zeros(())) for i in in_channels})
 
     def forward(self, grads: dict[int, Tensor]) -> dict[int, Tensor]:

@@ -45,6 +45,7 @@ class TuningSettings:
     gani_lr: float = 1e-3
     pti_lr: float = 1e-2
     gani_blocks: int = 2
+    gani_hidden: int = 256
     parsing: float = 1.0  # GaNI's multi-layer parsing loss
     locality: float = 0.1  # λ_R
     locality_mix: float = 0.5  # r
@@ -128,7 +129,8 @@ def tune_gani(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss
     layers = _tuned_layers(g, s.layers)
     grads = kernel_gradients(g, ws, target, loss, layers, parsing, s.parsing)
     torch.manual_seed(seed)
-    adjusters = GradientAdjusters({i: g.synthesis.convs[i].conv.in_channels for i in layers}, s.gani_blocks)
+    adjusters = GradientAdjusters({i: g.synthesis.convs[i].conv.in_channels for i in layers}, s.gani_blocks,
+                                  s.gani_hidden)
     adjusters = adjusters.to(ws.device)
     objective = _objective(g, ws, target, loss, s, parsing)
     opt = torch.optim.Adam(adjusters.parameters(), lr=s.gani_lr)
