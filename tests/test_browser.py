@@ -111,7 +111,7 @@ def test_every_tab_in_a_browser(page, shots):
 
     _open_tab(page, "Zoo")
     page.locator("#zoo-refresh").click()
-    page.get_by_text("generator").first.wait_for(timeout=STEP_TIMEOUT_MS)
+    page.locator("#zoo-table").get_by_text("generator", exact=True).first.wait_for(timeout=STEP_TIMEOUT_MS)
     page.screenshot(path=str(shots / "zoo.png"), full_page=True)
 
     assert sorted(p.name for p in shots.glob("*.png")) == sorted(
