@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from pipelines.editing import Edit, apply_edit
+from pipelines.editing import Edit, apply_edit, sigma_unit
 from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings, available_methods, invert, render
 from pipelines.metrics import mse
 from pipelines.runtime import tune_cpu_allocator
@@ -41,10 +41,9 @@ STYLESPACE_STRENGTH = 5.0
 
 def direction_edits(G, directions) -> dict[str, tuple[str, str, float]]:
     """label -> (family, name, strength) for every direction with a known attribute."""
-    w = G.mapping(torch.randn(2000, G.z_dim, generator=torch.Generator().manual_seed(1)))
     edits = {}
-    for name, d in directions.interfacegan.items():
-        edits[f"IFG {name}"] = ("interfacegan", name, 2 * (w @ d.vector[0]).std().item())
+    for name in directions.interfacegan:
+        edits[f"IFG {name}"] = ("interfacegan", name, 2 * sigma_unit(G, directions, "interfacegan", name))
     for name in directions.stylespace:
         edits[f"SS {name}"] = ("stylespace", name, STYLESPACE_STRENGTH)
     return edits

@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 
 from nets.emojinet import EmojiNet
+from pipelines.editing import sigma_unit
 from pipelines.metrics import frechet_distance
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import open_zoo
+from pipelines.zoo import ASSETS, open_zoo
 from train import clip as clip_recipe
 from train import directions as direction_recipe
 from train import emojinet as emojinet_recipe
@@ -32,6 +33,7 @@ from train.data_emoji import EmojiBench, load_emojibench
 from .readme import update_readme_block
 
 RESULTS = Path(__file__).resolve().parent / "results" / "zoo_emoji64.json"
+CARD = ASSETS / "zoo" / "emoji64" / "generator" / "README.md"
 
 
 @torch.no_grad()
@@ -79,20 +81,23 @@ def run(samples: int) -> dict:
         pairs = {p.name: p for p in direction_recipe.CANDIDATES}
         result["directions"] = {}
         for name, d in dirs.interfacegan.items():
-            sigma = (G.mapping(torch.randn(2000, G.z_dim, generator=torch.Generator().manual_seed(1))) @ d.vector[0]).std().item()
+            sigma = sigma_unit(G, dirs, "interfacegan", name)
             result["directions"][name] = direction_recipe.evaluate_direction(G, net, pairs[name], d, 2 * sigma)
     return result
+
+
+def generator_table(g: dict) -> str:
+    names = {"samples": "generator samples (ψ = 1)", "twitter_train": "Twitter renderings of the train emoji",
+             "google_test": "Google test split"}
+    lines = ["| set → Google train split | n | FD_clip | FD_emojinet |", "|---|---:|---:|---:|"]
+    lines += [f"| {names[k]} | {g[k]['count']} | {g[k]['fd_clip']:.4f} | {g[k]['fd_emojinet']:.3f} |" for k in names]
+    return "\n".join(lines + ["", f"Floor (samples closer than Twitter in FD_clip): {'met' if g['floor_met'] else 'NOT met'}"])
 
 
 def table(r: dict) -> str:
     lines = []
     if "generator" in r:
-        g = r["generator"]
-        lines += ["| set → Google train split | n | FD_clip | FD_emojinet |", "|---|---:|---:|---:|"]
-        names = {"samples": "generator samples (ψ = 1)", "twitter_train": "Twitter renderings of the train emoji",
-                 "google_test": "Google test split"}
-        lines += [f"| {names[k]} | {g[k]['count']} | {g[k]['fd_clip']:.4f} | {g[k]['fd_emojinet']:.3f} |" for k in names]
-        lines += ["", f"Floor (samples closer than Twitter in FD_clip): {'met' if g['floor_met'] else 'NOT met'}", ""]
+        lines += [generator_table(r["generator"]), ""]
     if "emojinet" in r:
         lines += ["| EmojiNet (test split) | value |", "|---|---:|"]
         lines += [f"| {k} | {v:.3f} |" for k, v in r["emojinet"].items()] + [""]
@@ -122,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table(result))
     if args.readme:
         update_readme_block("zoo_emoji64", f"```\n$ python -m bench.zoo_emoji64\n```\n\n{table(result)}\n")
+        if "generator" in result:
+            update_readme_block("generator_card", generator_table(result["generator"]), CARD)
 
 
 if __name__ == "__main__":

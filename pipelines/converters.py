@@ -205,6 +205,15 @@ def load_official_directions(files: Mapping[str, str | Path]) -> DirectionSet:
     return out
 
 
+def load_official_arcface(path: str | Path):
+    """`model_ir_se50.pth` (TreB1eN's InsightFace port, pSp/e4e's ID network) -> nets.judges.ArcFaceIRSE50."""
+    from nets.judges import ArcFaceIRSE50
+
+    net = ArcFaceIRSE50()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=["stylegan2"])

@@ -144,7 +144,8 @@ class AdaptedDomain:
 
     @classmethod
     def load(cls, path: Path, g: Generator | None = None) -> AdaptedDomain:
-        """Read a domain file; with g, check that every tensor fits its layers (ValueError otherwise)."""
+        """Read a domain file; with g, check that every tensor fits its layers (ValueError otherwise) and
+        put them on g's device."""
         path = Path(path)
         if path.stat().st_size > MAX_DOMAIN_BYTES:
             raise ValueError(f"{path.name} is {path.stat().st_size / 2**20:.0f} MiB; domain files are at most "
@@ -160,6 +161,10 @@ class AdaptedDomain:
         tokens = {int(k.split(".")[1]): (tensors[k], tensors[k[:-1] + "q"]) for k in tensors
                   if k.startswith("tokens.") and k.endswith(".p")}
         deltas = {int(k.split(".")[1]): v for k, v in tensors.items() if k.startswith("deltas.")}
+        if g is not None:
+            device = g.w_avg.device
+            tokens = {i: (p.to(device), q.to(device)) for i, (p, q) in tokens.items()}
+            deltas = {i: d.to(device) for i, d in deltas.items()}
         domain = cls(info.pop("kind"), tokens, deltas, info)
         if g is not None:
             domain.check(g)
@@ -173,7 +178,3 @@ class AdaptedDomain:
         for i, d in self.weight_deltas.items():
             if not 0 <= i < len(convs) or d.shape != convs[i].conv.weight.shape:
                 raise ValueError(f"domain kernel delta for layer {i} {list(d.shape)} does not fit this generator")
-
-    def to(self, device) -> AdaptedDomain:
-        return AdaptedDomain(self.kind, {i: (p.to(device), q.to(device)) for i, (p, q) in self.tokens.items()},
-                             {i: d.to(device) for i, d in self.weight_deltas.items()}, self.info)

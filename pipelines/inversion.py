@@ -108,7 +108,7 @@ def render(nets: InversionNetworks, result: InversionResult, ws: Tensor | None =
     them unaligned). With neither ws nor offsets it is the result's own image.  -> [1, 3, R, R]
     """
     g = nets.generator
-    if ws is None and style_offsets is None and result.image.numel():
+    if ws is None and style_offsets is None:
         return result.image
     ws = result.ws if ws is None else ws
     with torch.no_grad():
@@ -156,21 +156,22 @@ def _run(nets: InversionNetworks, m: str, target: Tensor, settings: Optimisation
         with torch.no_grad():
             image, stream, _ = nets.gradstyle.reconstruct(g, ws, nets.e4e.features(target))
         return InversionResult(m, image.clamp(-1, 1), ws, stream=stream)
-    result = InversionResult(m, torch.empty(0), ws)
+    residuals, deltas = {}, {}
     if m == "refinestyle_1s":
         with torch.no_grad():
-            result.ws, result.residuals = nets.refinestyle_1s(target)
+            ws, residuals = nets.refinestyle_1s(target)
     elif m == "refinestyle_2s":
         with torch.no_grad():
-            _, result.residuals = nets.refinestyle_2s(torch.cat([target, g.synthesis(ws).clamp(-1, 1)], dim=1))
+            _, residuals = nets.refinestyle_2s(torch.cat([target, g.synthesis(ws).clamp(-1, 1)], dim=1))
     elif m == "refinestyle_opt":
-        result.ws, result.residuals = optimise_refinestyle(nets, target, settings, ws, seed, progress)
+        ws, residuals = optimise_refinestyle(nets, target, settings, ws, seed, progress)
     elif m == "gani":
-        result.weight_deltas = tune_gani(g, ws, target, nets.loss, tuning, nets.parsing, seed, progress)
+        deltas = tune_gani(g, ws, target, nets.loss, tuning, nets.parsing, seed, progress)
     elif m == "pti":
-        result.weight_deltas = tune_pti(g, ws, target, nets.loss, tuning, progress)
-    result.image = render(nets, result)
-    return result
+        deltas = tune_pti(g, ws, target, nets.loss, tuning, progress)
+    with torch.no_grad():
+        image = g.synthesis(ws, residuals=residuals, weight_deltas=deltas).clamp(-1, 1)
+    return InversionResult(m, image, ws, residuals, deltas)
 
 
 def optimise_refinestyle(nets: InversionNetworks, target: Tensor, s: OptimisationSettings, start: Tensor | None = None,

@@ -261,11 +261,9 @@ def _load_lpips(paths: list[Path], options: dict) -> object:
 
 
 def _load_arcface(paths: list[Path], options: dict) -> object:
-    from nets.judges import ArcFaceIRSE50
+    from .converters import load_official_arcface
 
-    net = ArcFaceIRSE50()
-    net.load_state_dict(torch.load(paths[0], map_location="cpu", weights_only=True))
-    return net.eval().requires_grad_(False)
+    return load_official_arcface(paths[0]).eval().requires_grad_(False)
 
 
 def _load_open_clip(paths: list[Path], options: dict) -> object:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,14 @@ def emojibench():
         root = default_root()
         build(root, install_packages(root))
         return load_emojibench()
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """A function returning a free local TCP port (for launching the app)."""
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    return port

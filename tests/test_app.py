@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -47,17 +46,12 @@ def tiny_zoo(tmp_path_factory) -> Path:
     return manifest
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
-def client(tiny_zoo):
+def client(tiny_zoo, free_port):
     """One launched app on the tiny zoo for every endpoint test (as a Space serves many visitors)."""
     demo = app.build_demo(str(tiny_zoo))
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 max_file_size=app.MAX_FILE_SIZE, show_error=True)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False)

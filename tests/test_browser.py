@@ -5,7 +5,6 @@ screenshot per tab (SCREENSHOTS=<folder> keeps them, e.g. for the README; defaul
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 STEP_TIMEOUT_MS = 240_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def page(free_port):
     from playwright import sync_api
 
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     demo = app.build_demo()
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 max_file_size=app.MAX_FILE_SIZE, show_error=True)
     with sync_api.sync_playwright() as p:

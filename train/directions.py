@@ -190,6 +190,22 @@ def save_directions(directions: DirectionSet, report: dict, folder=EXPORT) -> No
     tensors |= {f"stylespace.{k}": torch.tensor([c.layer, c.channel, c.std]) for k, c in directions.stylespace.items()}
     save_file(tensors, str(folder / "directions.safetensors"))
     (folder / "directions.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_card(folder, report)
+
+
+def write_card(folder, report: dict) -> None:
+    """The directions' model card, from the fit's report (directions.json)."""
+    fits = report.get("interfacegan", {})
+    kept = [f"| {k} | {v['success']:.2f} | {v['identity_cosine']:.3f} |" for k, v in fits.items() if v.get("kept")]
+    dropped = [f"{k} ({v['confident_positive']} / {v['confident_negative']})" for k, v in fits.items() if not v.get("kept")]
+    style = [f"{k}: conv layer {v['layer']}, channel {v['channel']}" for k, v in report.get("stylespace", {}).items()]
+    (folder / "README.md").write_text(
+        "# emoji64 editing directions\n\nFitted by `python -m train.directions` on samples of the shipped emoji64 "
+        "generator, labelled by the shipped EmojiNet (module docstring of train/directions.py: InterFaceGAN "
+        "boundaries, GANSpace PCA of W, StyleSpace channel localisation).\n\n"
+        "| InterFaceGAN direction | success at 2σ (200 samples) | identity cosine |\n|---|---:|---:|\n"
+        + "\n".join(kept) + "\n\nDropped for too few confident labels (positive / negative among the top and bottom "
+        "15 %): " + (", ".join(dropped) or "none") + ".\n\nStyleSpace channels: " + ("; ".join(style) or "none") + ".\n")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -180,10 +180,16 @@ def export(args: argparse.Namespace) -> None:
     ws = G_ema.broadcast(G_ema.mapping(torch.randn(64, G_ema.z_dim, generator=torch.Generator().manual_seed(0))))
     record = {"meta": meta, "command": "python -m train.generator --export"}
     use_half, err = save_network(G_ema, EXPORT_DIR / "generator", lambda g: g.synthesis(ws), 2 / 255, record)
-    save_network(D, EXPORT_DIR / "discriminator", lambda d: d(G_ema.synthesis(ws)), 1e-2, {"meta": meta})
+    d_half, d_err = save_network(D, EXPORT_DIR / "discriminator", lambda d: d(G_ema.synthesis(ws)), 1e-2, {"meta": meta})
     sample_grid(G_ema, EXPORT_DIR / "generator" / "samples.png")
     sample_grid(G_ema, EXPORT_DIR / "generator" / "samples_psi07.png", psi=0.7)
     _write_card(EXPORT_DIR / "generator" / "README.md", meta, use_half, err)
+    (EXPORT_DIR / "discriminator" / "README.md").write_text(
+        f"# emoji64 discriminator\n\nThe residual StyleGAN2 discriminator (minibatch stddev) trained with the emoji64 "
+        f"generator by `python -m train.generator` on the EmojiBench Google train split, exported at step "
+        f"{meta['step']} ({meta['kimg']:.1f} kimg) by `python -m train.generator --export`; "
+        f"{sum(p.numel() for p in D.parameters()) / 1e6:.2f} M parameters, {'fp16' if d_half else 'fp32'} (max logit "
+        f"change {d_err:.4f}). GradStyle's adversarial loss starts from it; it has no metric of its own.\n")
     manifest = ZOOS_DIR / "emoji64.json"
     register_local_slot(manifest, "generator", EXPORT_DIR / "generator", options={"class": "Generator"},
                         note="64 px StyleGAN2 (EMOJI64 config), EMA weights; see assets/zoo/emoji64/generator/README.md")
@@ -194,6 +200,7 @@ def export(args: argparse.Namespace) -> None:
 
 def _write_card(path: Path, meta: dict, half: bool, err: float) -> None:
     hours = meta["seconds"] / 3600
+    target = float(meta["args"].get("kimg", meta["kimg"]))
     path.write_text(f"""# emoji64 generator
 
 A 64 px StyleGAN2 (config `EMOJI64` in `nets/configs.py`: style_dim 128, 4 mapping layers,
@@ -202,12 +209,17 @@ trained by this project on CPU.
 
 - **Data**: EmojiBench Google train split (`python -m train.data_emoji`): Noto emoji faces and people
   from `emoji-datasource-google@16.0.0` (Apache-2.0), composited onto white.
-- **Command**: `python -m train.generator --kimg {meta['args'].get('kimg', '?')}` then `python -m train.generator --export`.
+- **Command**: `python -m train.generator --kimg {target:g}` (resumable), then `python -m train.generator --export`;
+  this export is the state at {meta['kimg']:.1f} kimg{' (stopped before the target)' if meta['kimg'] < target else ''}.
 - **Training**: {meta['step']} steps, {meta['kimg']:.1f} kimg, batch {meta['args'].get('batch', '?')}, {hours:.2f} h wall time
   on 2 CPU cores; non-saturating loss, lazy R1 (γ = {meta['args'].get('r1_gamma', '?')}), style mixing 0.9,
   DiffAugment, EMA half-life {meta['args'].get('ema_kimg', '?')} kimg.
 - **Weights**: EMA generator, {'fp16' if half else 'fp32'} safetensors (fp16 changes images by at most {err:.4f} in [-1, 1]).
-- **Metrics**: see `bench/results/zoo_emoji64.json` (`python -m bench.zoo_emoji64`).
+- **Metrics**, written here by `python -m bench.zoo_emoji64 --readme` (also in `bench/results/zoo_emoji64.json`):
+
+<!-- bench:generator_card -->
+not measured yet
+<!-- /bench:generator_card -->
 
 Samples, ψ = 1 (`samples.png`) and ψ = 0.7 (`samples_psi07.png`), seeds from `sample_grid`:
 
