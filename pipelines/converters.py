@@ -214,6 +214,31 @@ def load_official_arcface(path: str | Path):
     return net
 
 
+def load_official_bisenet(path: str | Path):
+    """`79999_iter.pth` (the CelebAMask-HQ face-parsing BiSeNet) -> nets.bisenet.BiSeNet.
+
+    Checked key by key: a file of another layout fails naming its missing, unexpected and
+    mis-shaped tensors. BatchNorm's `num_batches_tracked` counters may be absent (older files).
+    """
+    from nets.bisenet import BiSeNet
+
+    net = BiSeNet()
+    expected = net.state_dict()
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    sd = {k.removeprefix("module."): v for k, v in sd.items()}  # saved from DataParallel or not
+    counters = {k: v for k, v in expected.items() if k.endswith("num_batches_tracked")}
+    sd = counters | sd
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(set(sd) - set(expected))
+    wrong = sorted(f"{k} {tuple(sd[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items()
+                   if k in sd and sd[k].shape != v.shape)
+    if missing or unexpected or wrong:
+        raise ValueError(f"{path}: not the face-parsing BiSeNet layout; missing {missing[:8]}, "
+                         f"unexpected {unexpected[:8]}, wrong shapes {wrong[:8]}")
+    net.load_state_dict(sd)
+    return net
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=["stylegan2"])

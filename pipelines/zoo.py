@@ -266,6 +266,12 @@ def _load_arcface(paths: list[Path], options: dict) -> object:
     return load_official_arcface(paths[0]).eval().requires_grad_(False)
 
 
+def _load_bisenet(paths: list[Path], options: dict) -> object:
+    from .converters import load_official_bisenet
+
+    return load_official_bisenet(paths[0]).eval().requires_grad_(False)
+
+
 def _load_open_clip(paths: list[Path], options: dict) -> object:
     """One or more OpenAI CLIP towers in open_clip (ffhq: ViT-B/32 and ViT-B/16)."""
     import open_clip
@@ -282,6 +288,7 @@ LOADERS: dict[str, Callable[[list[Path], dict], object]] = {
     "open_clip": _load_open_clip,
     "lpips": _load_lpips,
     "arcface_ir_se50": _load_arcface,
+    "bisenet": _load_bisenet,
 }
 
 

@@ -1,8 +1,11 @@
-"""The ffhq zoo's judges: ArcFace IR-SE50 in the layout of model_ir_se50.pth, and the LPIPS wrapper."""
+"""The ffhq zoo's judges: ArcFace IR-SE50 in the layout of model_ir_se50.pth, the LPIPS wrapper and the
+BiSeNet face parser in the layout of 79999_iter.pth."""
 from __future__ import annotations
 
+import pytest
 import torch
 
+from nets.bisenet import BiSeNet
 from nets.judges import ArcFaceIRSE50, LpipsDistance
 from pipelines.zoo import LOADERS
 
@@ -36,3 +39,34 @@ def test_lpips_wrapper_is_zero_for_equal_images_and_grows_with_noise():
         d = [judge.perceptual_distance(x, (x + s * torch.randn_like(x)).clamp(-1, 1)) for s in (0.0, 0.1, 0.5)]
     assert d[0].shape == (2,) and d[0].abs().max() < 1e-6
     assert (d[1] < d[2]).all()
+
+
+def test_bisenet_has_the_face_parsing_layout_and_loads_through_the_zoo(tmp_path):
+    sd = BiSeNet().state_dict()
+    expected = {"cp.resnet.conv1.weight": (64, 3, 7, 7), "cp.resnet.layer2.0.downsample.0.weight": (128, 64, 1, 1),
+                "cp.resnet.layer4.1.bn2.running_var": (512,), "cp.arm16.conv.conv.weight": (128, 256, 3, 3),
+                "cp.arm32.conv_atten.weight": (128, 128, 1, 1), "cp.arm32.bn_atten.bias": (128,),
+                "cp.conv_avg.conv.weight": (128, 512, 1, 1), "cp.conv_head16.bn.running_mean": (128,),
+                "ffm.convblk.conv.weight": (256, 256, 1, 1), "ffm.conv1.weight": (64, 256, 1, 1),
+                "ffm.conv2.weight": (256, 64, 1, 1), "conv_out.conv_out.weight": (19, 256, 1, 1),
+                "conv_out16.conv.conv.weight": (64, 128, 3, 3), "conv_out32.conv_out.weight": (19, 64, 1, 1)}
+    for key, shape in expected.items():
+        assert tuple(sd[key].shape) == shape, key
+    assert "cp.resnet.layer1.0.downsample.0.weight" not in sd and not any(k.startswith("sp.") for k in sd)
+    assert 13.2e6 < sum(v.numel() for k, v in sd.items() if "running" not in k and "num_batches" not in k) < 13.4e6
+    gen = torch.Generator().manual_seed(0)
+    state = {k: (torch.randn(v.shape, generator=gen) * 0.05).abs() + (0.5 if k.endswith("running_var") else 0)
+             for k, v in sd.items() if v.is_floating_point()}  # a file without BN counters, as older torch saved
+    torch.save(state, tmp_path / "79999_iter.pth")
+    parser = LOADERS["bisenet"]([tmp_path / "79999_iter.pth"], {})
+    with torch.no_grad():
+        x = torch.rand(1, 3, 64, 64) * 2 - 1
+        feats = parser.features(x)
+        logits = parser(x)
+    assert [tuple(f.shape[1:]) for f in feats] == [(128, 64, 64), (256, 32, 32), (512, 16, 16), (128, 64, 64),
+                                                   (256, 64, 64)]
+    assert logits.shape == (1, 19, 64, 64)
+    state["ffm.conv_1.weight"] = state.pop("ffm.conv1.weight")
+    torch.save(state, tmp_path / "renamed.pth")
+    with pytest.raises(ValueError, match=r"ffm\.conv1\.weight.*ffm\.conv_1\.weight"):
+        LOADERS["bisenet"]([tmp_path / "renamed.pth"], {})
