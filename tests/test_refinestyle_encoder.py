@@ -29,8 +29,15 @@ def test_outputs_fit_the_generator_and_start_at_the_mapping_codes():
     assert sorted(residuals) == [2, 3, 4]
     assert residuals[3][0].shape == (2, 4, 8) and residuals[3][1].shape == (2, 4, 16)
     out = g.synthesis(ws, residuals=residuals)
-    assert out.shape == (2, 3, 16, 16)
+    torch.testing.assert_close(out, g.synthesis(ws))  # zero-initialised P heads: ΔW starts at exactly zero
     out.square().mean().backward()
+    assert enc.p_heads[0].weight.grad.abs().sum() > 0  # ... and they are what learns first
+    with torch.no_grad():
+        for head in enc.p_heads:
+            head.weight.normal_(0, 0.1)
+    enc.zero_grad()
+    ws, residuals = enc(img)
+    g.synthesis(ws, residuals=residuals).square().mean().backward()
     assert enc.scale_a.grad.abs().sum() > 0 and enc.scale_b.grad.abs().sum() > 0 and enc.tokens.grad.abs().sum() > 0
 
 
@@ -41,8 +48,8 @@ def test_grouping_isolates_layers_and_scalings_can_be_frozen():
         _, base = enc(img)
         enc.tokens[0:4] += 1.0  # perturb layer 2's group only
         _, moved = enc(img)
-    assert not torch.allclose(moved[2][0], base[2][0])
-    torch.testing.assert_close(moved[3][0], base[3][0])  # grouped self-attention: layer 3 unaffected
+    assert not torch.allclose(moved[2][1], base[2][1])  # Q̂ (P̂ starts at zero)
+    torch.testing.assert_close(moved[3][1], base[3][1])  # grouped self-attention: layer 3 unaffected
     _, flat = _tiny(grouped=False, learn_scalings=False)
     assert not flat.mask.any() and not flat.scale_a.requires_grad
 

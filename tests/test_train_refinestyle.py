@@ -36,4 +36,4 @@ def test_two_stage_reads_the_base_reconstruction():
     assert enc.features.stages[0][0].in_channels == 6 and not enc.predict_w
     total, _ = step_loss(enc, g, loss, torch.rand(2, 3, 64, 64) * 2 - 1, base)
     total.backward()
-    assert enc.tokens.grad.abs().sum() > 0 and enc.scale_a.grad is None
+    assert enc.p_heads[0].weight.grad.abs().sum() > 0 and enc.scale_a.grad is None

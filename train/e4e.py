@@ -86,9 +86,9 @@ class E4ETrainer:
         return F.softplus(-real_logits).mean() + F.softplus(self.latent_d(fake)).mean() + self.r1_gamma / 2 * r1
 
 
-def training_batch(reals: Tensor, generator: Generator, batch: int) -> Tensor:
-    """Half real emoji, half generator samples.  -> [B, 3, 64, 64]"""
-    n_real = batch // 2
+def training_batch(reals: Tensor, generator: Generator, batch: int, real_fraction: float = 0.5) -> Tensor:
+    """Real emoji (real_fraction of the batch) and generator samples (the rest).  -> [B, 3, 64, 64]"""
+    n_real = round(batch * real_fraction)
     real = reals[torch.randint(len(reals), (n_real,))]
     with torch.no_grad():
         z = torch.randn(batch - n_real, generator.z_dim)

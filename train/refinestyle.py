@@ -2,16 +2,19 @@
 
     python -m train.refinestyle --stage 1 --steps 20000     # E -> W+ and ΔW; mapping copy from G
     python -m train.refinestyle --stage 2 --steps 20000     # frozen e4e -> w₀⁺, Î₀; E([I, Î₀]) -> ΔW
-    python -m train.refinestyle --stage 1 --rank 8 --name ablation_l8 --no-export   # ablation rows
+    python -m train.refinestyle --stage 2 --steps 500 --rank 8 --name ablation_l8 --no-export  # ablation rows
 
 Loss: RefineStyle Eq. 6 (λ₂ = 1, λ_p = 0.8, λ_id = 0.1) on the zoo's perceptual and identity
-nets; images half real (EmojiBench Google train split), half generator samples; Adam.
+nets; images half real (EmojiBench Google train split), half generator samples; Adam, with a 10×
+learning rate on the per-token scalings A, B (one scalar each, so their Adam steps are otherwise
+too small to open the residual within a CPU-sized budget).
 
 emoji64 choice of refined layers and rank: the paper refines N_r = 10 of 17 layers with L = 32
 at 1024 px, where L/C is 32/512. emoji64's 9 conv layers carry the emoji's detail (eyes, mouth,
 hair, outlines) at 16–64 px, so the default refines the fine half, layers 4–8 (16, 32 and
 64 px), with L = 16 (L/C from 16/160 to 16/64). The ablation rows of bench/inversion.py vary
-both (L ∈ {8, 32}, N_r ∈ {half, all}) and switch off grouping and learnable scalings.
+both (L ∈ {8, 32}, N_r ∈ {half, all}) and switch off grouping and learnable scalings, on the
+two-stage model (it starts from e4e's code, so a short equal budget per row already separates them).
 """
 from __future__ import annotations
 
@@ -76,11 +79,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--layers", type=int, nargs="+", default=DEFAULT_LAYERS)
     p.add_argument("--no-grouping", action="store_true")
     p.add_argument("--fixed-scalings", action="store_true")
+    p.add_argument("--real-fraction", type=float, default=None,
+                   help="share of real emoji per batch, the rest generator samples (default: 0.5 one-stage, 1 two-stage)")
+    p.add_argument("--scaling-lr-mul", type=float, default=10.0, help="learning-rate factor of A, B (scalars per token)")
     p.add_argument("--name", default=None, help="run name (default refinestyle_1s / refinestyle_2s)")
     p.add_argument("--no-export", action="store_true", help="keep the result in the run folder (ablations)")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--ckpt-every", type=int, default=500)
     args = p.parse_args(argv)
+    if args.real_fraction is None:
+        args.real_fraction = 0.5 if args.stage == 1 else 1.0
     tune_cpu_allocator()
     torch.manual_seed(0)
     name = args.name or f"refinestyle_{args.stage}s"
@@ -91,13 +99,15 @@ def main(argv: list[str] | None = None) -> None:
     loss = ReconstructionLoss(judge.perceptual_distance, judge.identity)
     base = zoo.load("e4e") if args.stage == 2 else None
     enc = build_encoder(g, args.stage, args.rank, args.layers, not args.no_grouping, not args.fixed_scalings)
-    opt = torch.optim.Adam([q for q in enc.parameters() if q.requires_grad], lr=args.lr)
+    scalings = [q for q in (enc.scale_a, enc.scale_b) if q.requires_grad]
+    rest = [q for q in enc.parameters() if q.requires_grad and all(q is not s for s in scalings)]
+    opt = torch.optim.Adam([{"params": rest}, {"params": scalings, "lr": args.lr * args.scaling_lr_mul}], lr=args.lr)
     data = load_emojibench()
     reals = data.tensor(data.google[data.indices("train")])
     meta = load_state(run_dir, {"encoder": enc}, {"encoder": opt}) or {"step": 0, "seconds": 0.0}
     log = StepLogger(meta, args.log_every, args.steps)
     while meta["step"] < args.steps:
-        total, parts = step_loss(enc, g, loss, training_batch(reals, g, args.batch), base)
+        total, parts = step_loss(enc, g, loss, training_batch(reals, g, args.batch, args.real_fraction), base)
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()

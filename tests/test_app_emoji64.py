@@ -1,0 +1,60 @@
+"""Every endpoint through gradio_client against the app on the shipped emoji64 zoo, with its trained
+encoders: the numbers the tables show come from the trained networks, not from a tiny fixture."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+
+import app
+from pipelines.domain import AdaptedDomain
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
+ENCODERS = ["e4e", "refinestyle_1s", "refinestyle_2s", "gradstyle"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(free_port):
+    demo = app.build_demo("emoji64")
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=app.MAX_FILE_SIZE, show_error=True)
+    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo.close()
+
+
+def test_every_inversion_method_is_ready_and_the_residual_encoders_beat_e4e(client):
+    status = {row[0]: row[1] for row in client.predict(api_name="/zoo_status")["data"]}
+    for slot in ENCODERS:
+        assert status[slot] == "✅ ready", slot
+    image = handle_file(str(EXAMPLES / "google_1f929.png"))
+    shots, pair, table = client.predict(image, ENCODERS + ["gani"], 0, 0, 8, 20, 0, api_name="/invert")
+    assert len(shots) == 1 + len(ENCODERS) + 1 and len(pair) == 2
+    mse = {row[0]: row[1] for row in table["data"]}
+    e4e = mse["e4e"]
+    assert 0 < e4e < 0.05  # a real emoji, reconstructed by a trained encoder
+    for label, value in mse.items():  # every method that adds residuals or tuning to e4e's code improves on it
+        if label != "e4e":
+            assert value < e4e, (label, value, e4e)
+
+
+def test_editing_and_adaptation_endpoints_on_the_shipped_zoo(client, tmp_path):
+    image = handle_file(str(EXAMPLES / "google_1f9d2-1f3fd.png"))
+    shots, strip, table = client.predict(image, ["e4e", "refinestyle_2s"], "InterFaceGAN", "gender", 2, 0, 9, 0, 0, 0,
+                                         api_name="/edit")
+    assert len(shots) == 3 and len(strip) == 14
+    for _, id_to_input, id_to_reconstruction, _ in table["data"]:
+        assert 0 < id_to_reconstruction < 1 and -1 <= id_to_input <= 1  # edited: changed, but still an emoji
+
+    grid, info, domain_file = client.predict("google style emoji", "twitter style emoji", "tokens", 3, 0,
+                                             api_name="/adapt_text")
+    assert len(grid) == 8 and "3 iterations" in info
+    assert AdaptedDomain.load(Path(domain_file)).kind == "tokens"
+    pair, preview = client.predict(image, handle_file(domain_file), api_name="/render_text_domain")
+    assert len(pair) == 2 and len(preview) == 8
+    reference = handle_file(str(EXAMPLES / "twitter_1f600_reference.png"))
+    grid, info, oneshot_file = client.predict(reference, "tokens", True, 3, 0, api_name="/adapt_oneshot")
+    assert "reference MSE" in info and AdaptedDomain.load(Path(oneshot_file)).kind == "tokens"
