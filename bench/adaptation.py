@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     tune_cpu_allocator()
     torch.manual_seed(args.seed)
     result = run(args.iterations, args.images, args.seed)
-    publish("adaptation", result, table(result), f"python -m bench.adaptation --iterations {args.iterations}", RESULTS,
+    publish("adaptation", result, table(result), f"python -m bench.adaptation --iterations {args.iterations} --images {args.images}", RESULTS,
             args.readme)
 
 

@@ -222,7 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     tune_cpu_allocator()
     torch.manual_seed(0)
     result = run(args.images, *inversion_settings(args), args.locality_images, args.gani_sweep)
-    publish("inversion", result, table(result), f"python -m bench.inversion --images {args.images}", RESULTS, args.readme)
+    command = f"python -m bench.inversion --images {args.images} --locality-images {args.locality_images}" + (
+        f" --gani-sweep {' '.join(map(str, args.gani_sweep))}" if args.gani_sweep else "")
+    publish("inversion", result, table(result), command, RESULTS, args.readme)
 
 
 if __name__ == "__main__":

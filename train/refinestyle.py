@@ -121,10 +121,11 @@ def main(argv: list[str] | None = None) -> None:
         with torch.no_grad():
             images = torch.cat([images, g.synthesis(base(images)).clamp(-1, 1)], dim=1)
     ship(enc, folder, None if args.no_export else name, lambda e: flatten_outputs(e(images)), 2e-2, meta,
-         f"python -m train.refinestyle --stage {args.stage} --steps {args.steps}", vars(args),
+         f"python -m train.refinestyle --stage {args.stage} --steps {args.steps} --lr {args.lr:g}", vars(args),
          f"emoji64 RefineStyle {args.stage}-stage encoder ({name})",
          f"`nets/refinestyle.py`, refined layers {args.layers}, L = {args.rank}, grouping {not args.no_grouping}, "
-         f"learnable scalings {not args.fixed_scalings}, on EmojiBench Google train images and generator samples",
+         f"learnable scalings {not args.fixed_scalings}, on EmojiBench Google train images"
+         + (f" ({args.real_fraction:.0%} of each batch) and generator samples" if args.real_fraction < 1 else ""),
          f"RefineStyle {args.stage}-stage encoder trained by train/refinestyle.py")
     print(json.dumps(meta))
 
