@@ -31,7 +31,10 @@ MAX_DOMAIN_BYTES = 64 * 2**20
 
 @dataclass
 class TokenParameters:
-    """Trainable P, Q, A, B per refined layer; ΔW = (A ⊙ P)ᵀ (B ⊙ Q) starts at exactly zero (Q = 0)."""
+    """Trainable P, Q, A, B per refined layer; ΔW = (A ⊙ P)ᵀ (B ⊙ Q) starts at exactly zero (Q = 0).
+
+    Fresh tokens start with A = scaling_init and B = 1.
+    """
 
     p: dict[int, Tensor]
     q: dict[int, Tensor]
@@ -53,8 +56,8 @@ class TokenParameters:
             else:
                 p[i] = torch.randn(1, rank, convs[i].conv.out_channels, generator=gen).to(device)
                 q[i] = torch.zeros(1, rank, convs[i].conv.in_channels, device=device)
-                a[i] = torch.full((rank,), scaling_init, device=device)
-                b[i] = torch.full((rank,), scaling_init, device=device)
+                a[i] = torch.full((rank,), scaling_init, device=device)  # A small, B = 1 (as nets/refinestyle.py):
+                b[i] = torch.ones(rank, device=device)  # with both small, 150 text iterations left G unchanged
         for t in (*p.values(), *q.values(), *a.values(), *b.values()):
             t.requires_grad_(True)
         return cls(p, q, a, b)
