@@ -22,6 +22,9 @@ from .domain import AdaptedDomain, DomainParameters, generator_signature
 Progress = Callable[[float, str], None]
 
 
+GRAD_CLIP = 1.0  # max gradient norm per iteration
+
+
 @dataclass
 class TextAdaptSettings:
     source: str = "google style emoji"
@@ -59,6 +62,9 @@ def adapt_text(g: Generator, towers: list[ClipTower], s: TextAdaptSettings, prog
         loss = loss_fn(params.render(g, ws), frozen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        # ΔI = 0 at the first iteration, where the direction's gradient is ~1/ε (3.8e8 measured): unclipped,
+        # it fills Adam's second moment and freezes every later step (300 iterations moved G as 150 did)
+        torch.nn.utils.clip_grad_norm_(params.parameters(), GRAD_CLIP)
         opt.step()
         history.append(loss.item())
         done = it + 1
