@@ -43,3 +43,26 @@ def free_port():
             return s.getsockname()[1]
 
     return port
+
+
+@pytest.fixture(scope="session")
+def serve_app(free_port):
+    """A context manager: the app on a zoo, launched on a free port, as a gradio_client Client."""
+    from contextlib import contextmanager
+
+    from gradio_client import Client
+
+    import app
+
+    @contextmanager
+    def serve(zoo: str):
+        demo = app.build_demo(zoo)
+        port = free_port()
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    max_file_size=app.MAX_FILE_SIZE, show_error=True)
+        try:
+            yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+        finally:
+            demo.close()
+
+    return serve

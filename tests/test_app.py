@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
 import app
@@ -48,14 +48,10 @@ def tiny_zoo(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(tiny_zoo, free_port):
+def client(tiny_zoo, serve_app):
     """One launched app on the tiny zoo for every endpoint test (as a Space serves many visitors)."""
-    demo = app.build_demo(str(tiny_zoo))
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=app.MAX_FILE_SIZE, show_error=True)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    demo.close()
+    with serve_app(str(tiny_zoo)) as c:
+        yield c
 
 
 def test_blocks_build_without_a_server_and_name_their_endpoints(tiny_zoo):

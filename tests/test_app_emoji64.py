@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 
-import app
 from pipelines.domain import AdaptedDomain
 from ui.inversion_tab import LABELS
 
@@ -18,13 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def client(free_port):
-    demo = app.build_demo("emoji64")
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=app.MAX_FILE_SIZE, show_error=True)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    demo.close()
+def client(serve_app):
+    with serve_app("emoji64") as c:
+        yield c
 
 
 def test_every_inversion_method_is_ready_and_the_methods_built_on_e4e_improve_on_it(client):
