@@ -34,6 +34,7 @@ from pipelines.tuning import TuningSettings, locality_drift
 from pipelines.zoo import open_zoo
 from train.data_emoji import default_root, load_emojibench
 
+from .readme import update_readme_block
 from .report import add_inversion_arguments, inversion_settings, publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "inversion.json"
@@ -211,6 +212,24 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def write_cards(r: dict) -> None:
+    """Put each shipped network's rows of the main table into its model card (block `metrics`)."""
+    from pipelines.zoo import ASSETS
+
+    for method in ("e4e", "refinestyle_1s", "refinestyle_2s", "gradstyle"):
+        card = ASSETS / "zoo" / "emoji64" / method / "README.md"
+        if not card.is_file() or method not in r["splits"]["google_test"]:
+            continue
+        if "<!-- bench:metrics -->" not in card.read_text():
+            card.write_text(card.read_text().rstrip() + "\n\n## Metrics\n\n<!-- bench:metrics -->\n<!-- /bench:metrics -->\n")
+        lines = [f"`python -m bench.inversion` on {r['images']} EmojiBench test emoji (MSE on [0, 1] images):", "",
+                 "| split | MSE | SSIM | perceptual | ID | ms / image |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {split.replace('_', ' ')} | {rows[method]['mse']:.4f} | {rows[method]['ssim']:.3f} | "
+                  f"{rows[method]['perceptual']:.4f} | {rows[method]['id']:.3f} | {rows[method]['ms']:.0f} |"
+                  for split, rows in r["splits"].items()]
+        update_readme_block("metrics", "\n".join(lines), card)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=48)
@@ -225,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     command = f"python -m bench.inversion --images {args.images} --locality-images {args.locality_images}" + (
         f" --gani-sweep {' '.join(map(str, args.gani_sweep))}" if args.gani_sweep else "")
     publish("inversion", result, table(result), command, RESULTS, args.readme)
+    if args.readme:
+        write_cards(result)
 
 
 if __name__ == "__main__":
