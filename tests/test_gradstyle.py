@@ -8,9 +8,11 @@ import torch.nn.functional as F
 from nets.e4e import E4EEncoder
 from nets.emojinet import EmojiNet
 from nets.gradstyle import (
+    Aligner,
     GateFusion,
     GradStyle,
     SelectiveAttention,
+    TransportAttention,
     sinusoidal_embedding,
 )
 from nets.stylegan2 import Discriminator, Generator
@@ -43,6 +45,35 @@ def test_selective_attention_is_plain_attention_at_mu_one_and_ignores_dropped_ke
     v2 = v + 5 * (~used)[..., None].float()
     torch.testing.assert_close(att(q, k, v2), att(q, k, v))
     assert not torch.allclose(att(q, k, v + 5 * used[..., None].float()), att(q, k, v))
+
+
+def test_untrained_aligner_is_the_identity_alignment_and_only_moves_residuals():
+    torch.manual_seed(0)
+    aligner = Aligner(channels=6, heads=2, top_mu=0.25, layers=2, d_k=4)
+    f_edit, f_rec, residual = torch.randn(2, 6, 8, 8), torch.randn(2, 6, 8, 8), torch.randn(2, 6, 8, 8)
+    out = aligner(f_edit, f_rec, residual)
+    assert (out - residual).norm() / residual.norm() < 0.15  # β = 4: ≈ 93 % of a token's own residual
+    const = torch.full((2, 6, 8, 8), 0.3)
+    torch.testing.assert_close(aligner(f_edit, f_rec, const), const)  # convex combinations of residual vectors
+    with torch.no_grad():
+        aligner.read.log_beta.fill_(5.0)
+    torch.testing.assert_close(aligner(f_edit, f_rec, residual), residual)
+
+
+def test_transport_attention_follows_matching_features():
+    """Keys are one-hot position codes of the reconstruction; the queries carry the code found one cell to the
+    right: with the content scores dominant, each token reads the residual from one cell to the right."""
+    side, m = 4, 16
+    att = TransportAttention(dim=m, heads=1, top_mu=0.25, d_k=m, beta=1e-6)
+    with torch.no_grad():
+        att.to_q.weight.copy_(torch.eye(m) * 200)
+        att.to_k.weight.copy_(torch.eye(m))
+    codes = torch.eye(m).view(1, side, side, m)
+    shifted = torch.cat([codes[:, :, 1:], codes[:, :, -1:]], dim=2)  # position (y, x) holds code (y, min(x+1, 3))
+    residual = torch.randn(1, side, side, 5)
+    out = att(shifted.reshape(1, m, m), codes.reshape(1, m, m), residual.reshape(1, m, 5)).view(1, side, side, 5)
+    expected = torch.cat([residual[:, :, 1:], residual[:, :, -1:]], dim=2)
+    torch.testing.assert_close(out, expected, atol=1e-4, rtol=1e-4)
 
 
 def test_sinusoidal_embedding_distinguishes_positions():
@@ -96,6 +127,9 @@ def test_training_step_reaches_every_module_and_keeps_grms_out_of_the_aligner_lo
     trainer = GradStyleTrainer(model, g, enc, ReconstructionLoss(judge.perceptual_distance, judge.identity), d)
     images = torch.rand(4, 3, 64, 64) * 2 - 1
     d.requires_grad_(False)
+    with torch.no_grad():  # a zero query projection (the initial state) passes no gradient to the queries' side
+        for a in model.aligners:
+            a.read.to_q.weight.normal_(0, 0.1)
     loss, parts, fakes = trainer.model_loss(images)
     loss.backward()
     assert {"rec_l2", "edit_l2", "aligner", "f", "adv"} <= set(parts) and fakes.shape == (8, 3, 64, 64)
@@ -107,7 +141,7 @@ def test_training_step_reaches_every_module_and_keeps_grms_out_of_the_aligner_lo
     loss, _, _ = trainer.model_loss(images)
     loss.backward()
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.grms.parameters())
-    assert all(a.read.to_v.weight.grad.abs().sum() > 0 for a in model.aligners)
+    assert all(a.read.to_q.weight.grad.abs().sum() > 0 and a.read.log_beta.grad != 0 for a in model.aligners)
     d.requires_grad_(True)
     d_loss = trainer.discriminator_loss(images, fakes, r1=True)
     d_loss.backward()

@@ -34,7 +34,7 @@ def ship(net: nn.Module, folder: Path, slot: str | None, probe: Callable[[nn.Mod
     params = sum(p.numel() for p in net.parameters()) / 1e6
     (folder / "README.md").write_text(
         f"# {title}\n\n{description}; {params:.2f} M parameters. Trained by `{command}` ({meta['step']} steps, "
-        f"{meta['seconds'] / 3600:.2f} h on 2 CPU cores). Weights {'fp16' if half else 'fp32'} (max output change "
+        f"{meta['seconds'] / 3600:.2f} h on {torch.get_num_threads()} CPU thread(s)). Weights {'fp16' if half else 'fp32'} (max output change "
         f"{drift:.4f} against fp32). Metrics: `python -m bench.inversion`.\n")
     if slot is not None:
         register_local_slot(ZOOS_DIR / "emoji64.json", slot, folder, options={"class": type(net).__name__}, note=note)
