@@ -45,6 +45,8 @@ def adapt_text(g: Generator, towers: list[ClipTower], s: TextAdaptSettings, prog
     """Train tokens (or kernel deltas) so that G moves from `source` towards `target`."""
     if not 1 <= s.iterations <= 5000:
         raise ValueError(f"iterations must be in 1..5000, got {s.iterations}")
+    if not 0 <= s.lr <= 0.1:
+        raise ValueError(f"the learning rate must be in [0, 0.1], got {s.lr}")
     if not 1 <= s.batch <= 64:
         raise ValueError(f"batch must be in 1..64, got {s.batch}")
     loss_fn = DirectionalLoss(towers, s.source, s.target)  # checks the prompts

@@ -91,6 +91,8 @@ def test_text_adaptation_trains_tokens_cancels_cleanly_and_leaves_g_untouched(g,
     assert partial.info["cancelled"] and 3 <= partial.info["iterations_done"] < 50
     for k, v in g.state_dict().items():
         assert torch.equal(v, before[k]), k
+    with pytest.raises(ValueError, match="learning rate"):
+        adapt_text(g, towers, TextAdaptSettings(iterations=1, lr=-1e-3))
     with pytest.raises(ValueError, match="unknown adaptation method"):
         adapt_text(g, towers, TextAdaptSettings(iterations=1, method="lora"))
 

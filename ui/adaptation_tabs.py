@@ -42,7 +42,7 @@ def _summary(domain: AdaptedDomain) -> str:
     extra = f", reference MSE {i['reference_mse']:.4f}" if "reference_mse" in i else ""
     state = " (cancelled early)" if i.get("cancelled") else ""
     return (f"**{domain.kind}**: {i['trainable_parameters']:,} trainable parameters, {i['iterations_done']} iterations "
-            f"in {i['seconds']:.1f} s{state}{extra}.")
+            f"at lr {i['settings']['lr']:g} in {i['seconds']:.1f} s{state}{extra}.")
 
 
 def _save(domain: AdaptedDomain) -> str:
@@ -87,18 +87,21 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
              validator=validator(image_check(required=False)), **HEAVY)
 
 
-def _controls(prefix: str) -> tuple:
-    """What to train, iterations, seed, the run and stop buttons.  -> (method, iterations, seed, run, stop)
+def _controls(prefix: str, lr: float) -> tuple:
+    """What to train, iterations, seed, learning rate, the run and stop buttons.
+    -> (method, iterations, seed, lr, run, stop)
 
     Stopping is safe: adaptation never modifies the shared generator (pipelines/domain.py).
     """
     method = gr.Radio(METHODS, value="tokens", label="What to train")
     iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations", elem_id=f"{prefix}-iterations")
     seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+    rate = gr.Number(value=lr, minimum=0, maximum=0.1, step=1e-4, label="Learning rate (Adam)",
+                     elem_id=f"{prefix}-lr")
     with gr.Row():
         run = gr.Button("Adapt", variant="primary", elem_id=f"{prefix}-run")
         stop = gr.Button("Stop", variant="stop")
-    return method, iterations, seed, run, stop
+    return method, iterations, seed, rate, run, stop
 
 
 def _outputs(prefix: str) -> tuple:
@@ -114,21 +117,21 @@ def build_text(session: Session) -> None:
         with gr.Column(scale=1):
             source = gr.Textbox(value="google style emoji", label="Source text", max_length=300)
             target = gr.Textbox(value="twitter style emoji", label="Target text", max_length=300)
-            method, iterations, seed, run, stop = _controls("text")
+            method, iterations, seed, lr, run, stop = _controls("text", TextAdaptSettings.lr)
         with gr.Column(scale=2):
             grid, info, download = _outputs("text")
 
-    @gpu(lambda src, tgt, method_value, iters, seed_value, progress=None: adaptation_seconds(iters))
-    def on_adapt(src, tgt, method_value, iters, seed_value, progress=gr.Progress()):
+    @gpu(lambda src, tgt, method_value, iters, seed_value, lr_value=None, progress=None: adaptation_seconds(iters))
+    def on_adapt(src, tgt, method_value, iters, seed_value, lr_value=TextAdaptSettings.lr, progress=gr.Progress()):
         g = session.load("generator")
         towers = clip_towers(session.load("clip"))
-        settings = TextAdaptSettings(src, tgt, method_value, int(iters), seed=int(seed_value))
+        settings = TextAdaptSettings(src, tgt, method_value, int(iters), lr=float(lr_value), seed=int(seed_value))
         with user_errors():
             domain = adapt_text(g, towers, settings, lambda f, d: progress(f, desc=d), zoo=session.zoo.name)
         path = _save(domain)
         return _preview(g, domain), _summary(domain), path, path
 
-    event = run.click(on_adapt, [source, target, method, iterations, seed], [grid, info, download, state],
+    event = run.click(on_adapt, [source, target, method, iterations, seed, lr], [grid, info, download, state],
                       api_name="adapt_text", validator=validator(prompt_check, prompt_check), **HEAVY)
     stop.click(None, None, None, cancels=[event])
     _render_section(session, state, "text")
@@ -143,17 +146,19 @@ def build_oneshot(session: Session) -> None:
             init = gr.Checkbox(value=has_inverter, interactive=has_inverter,
                                label="Start the tokens from the two-stage inversion of the reference"
                                      + ("" if has_inverter else " (this zoo has no two-stage inverter)"))
-            method, iterations, seed, run, stop = _controls("oneshot")
+            method, iterations, seed, lr, run, stop = _controls("oneshot", OneShotSettings.lr)
         with gr.Column(scale=2):
             grid, info, download = _outputs("oneshot")
 
-    @gpu(lambda path, method_value, use_init, iters, seed_value, progress=None: adaptation_seconds(iters))
-    def on_adapt(path, method_value, use_init, iters, seed_value, progress=gr.Progress()):
+    @gpu(lambda path, method_value, use_init, iters, seed_value, lr_value=None, progress=None:
+         adaptation_seconds(iters))
+    def on_adapt(path, method_value, use_init, iters, seed_value, lr_value=OneShotSettings.lr,
+                 progress=gr.Progress()):
         if not path:
             raise gr.Error("Upload a reference image first.")
         nets = InversionNetworks.build(session.load, session.zoo.available)
         g, judge = nets.generator, session.load("perceptual")
-        settings = OneShotSettings(method=method_value, iterations=int(iters),
+        settings = OneShotSettings(method=method_value, iterations=int(iters), lr=float(lr_value),
                                    seed=int(seed_value))
         with user_errors():
             ref = prepare_image(path, g.size)
@@ -173,7 +178,7 @@ def build_oneshot(session: Session) -> None:
     refs = example_images("twitter_1f600", session.zoo.name)
     if refs:
         gr.Examples([[r] for r in refs], [reference], label="Reference example (Twemoji)")
-    event = run.click(on_adapt, [reference, method, init, iterations, seed], [grid, info, download, state],
+    event = run.click(on_adapt, [reference, method, init, iterations, seed, lr], [grid, info, download, state],
                       api_name="adapt_oneshot", validator=validator(image_check()), **HEAVY)
     stop.click(None, None, None, cancels=[event])
     _render_section(session, state, "oneshot")
