@@ -90,7 +90,8 @@ def run(iterations: int, n_images: int, seed: int, lrs: list[float]) -> dict:
     test = paired_set(data, data.indices("test")[:n_images], e4e)
     val = paired_set(data, val_idx, e4e)
     rows = {"unadapted": paired_scores(g, None, *test, judge, text) | {"parameters": 0}}
-    sweeps: dict[str, dict[str, float]] = {}
+    unadapted_val = paired_scores(g, None, *val, judge, text)["perceptual"]
+    sweeps: dict[str, dict[str, float]] = {"unadapted": {f"{lr:g}": unadapted_val for lr in lrs}}
 
     with torch.no_grad():
         w_ref = e4e(reference)

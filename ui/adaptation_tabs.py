@@ -96,7 +96,7 @@ def _controls(prefix: str, lr: float) -> tuple:
     method = gr.Radio(METHODS, value="tokens", label="What to train")
     iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations", elem_id=f"{prefix}-iterations")
     seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-    rate = gr.Number(value=lr, minimum=0, maximum=0.1, step=1e-4, label="Learning rate (Adam)",
+    rate = gr.Number(value=lr, step=1e-4, label="Learning rate (Adam, 0 … 0.1)",
                      elem_id=f"{prefix}-lr")
     with gr.Row():
         run = gr.Button("Adapt", variant="primary", elem_id=f"{prefix}-run")
