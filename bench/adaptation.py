@@ -107,7 +107,7 @@ def run(iterations: int, n_images: int, seed: int, lrs: list[float]) -> dict:
     def oneshot(lr: float, method: str, init=None) -> AdaptedDomain:
         return adapt_oneshot(g, reference, w_ref, judge.features, judge.perceptual_distance,
                              OneShotSettings(method=method, iterations=iterations, lr=lr, seed=seed), start=init,
-                             zoo="emoji64")
+                             zoo="emoji64", identity=judge.identity)
 
     trainers |= {f"one-shot {m}": lambda lr, m=m: oneshot(lr, m) for m in ("tokens", "full")}
     if start is not None:

@@ -171,7 +171,8 @@ def build_oneshot(session: Session) -> None:
                 with torch.no_grad():
                     _, start = nets.refinestyle_2s(torch.cat([ref, g.synthesis(inverted.ws).clamp(-1, 1)], dim=1))
             domain = adapt_oneshot(g, ref, inverted.ws, judge.features, judge.perceptual_distance, settings, start,
-                                   lambda f, d: progress(f, desc=d), zoo=session.zoo.name)
+                                   lambda f, d: progress(f, desc=d), zoo=session.zoo.name,
+                                   identity=nets.loss.identity)
         path_out = _save(domain)
         return _preview(g, domain), _summary(domain), path_out, path_out
 
