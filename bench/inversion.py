@@ -31,7 +31,7 @@ import torch
 from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings, available_methods, invert
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.tuning import TuningSettings, locality_drift
-from pipelines.zoo import open_zoo
+from pipelines.zoo import ASSETS, open_zoo
 from train.data_emoji import default_root, load_emojibench
 
 from .readme import update_readme_block
@@ -214,14 +214,13 @@ def table(r: dict) -> str:
 
 def write_cards(r: dict) -> None:
     """Put each shipped network's rows of the main table into its model card (block `metrics`)."""
-    from pipelines.zoo import ASSETS
-
     for method in ("e4e", "refinestyle_1s", "refinestyle_2s", "gradstyle"):
         card = ASSETS / "zoo" / "emoji64" / method / "README.md"
         if not card.is_file() or method not in r["splits"]["google_test"]:
             continue
-        if "<!-- bench:metrics -->" not in card.read_text():
-            card.write_text(card.read_text().rstrip() + "\n\n## Metrics\n\n<!-- bench:metrics -->\n<!-- /bench:metrics -->\n")
+        text = card.read_text()
+        if "<!-- bench:metrics -->" not in text:
+            card.write_text(text.rstrip() + "\n\n## Metrics\n\n<!-- bench:metrics -->\n<!-- /bench:metrics -->\n")
         lines = [f"`python -m bench.inversion` on {r['images']} EmojiBench test emoji (MSE on [0, 1] images):", "",
                  "| split | MSE | SSIM | perceptual | ID | ms / image |", "|---|---:|---:|---:|---:|---:|"]
         lines += [f"| {split.replace('_', ' ')} | {rows[method]['mse']:.4f} | {rows[method]['ssim']:.3f} | "

@@ -99,6 +99,21 @@ def sinusoidal_embedding(tokens: int, side: int, dim: int) -> Tensor:
     return torch.cat([ys, xs], dim=2).reshape(tokens, dim)
 
 
+def split_heads(t: Tensor, heads: int) -> Tensor:
+    """[B, N, heads·d] -> [B, heads, N, d]"""
+    return t.view(t.shape[0], t.shape[1], heads, -1).transpose(1, 2)
+
+
+def top_mu_softmax(scores: Tensor, top_mu: float) -> Tensor:
+    """Eq. 7: softmax over each row's top-µ scores, everything below the keep-th largest dropped.  [..., M]"""
+    m = scores.shape[-1]
+    keep = max(1, math.ceil(top_mu * m))
+    if keep < m:
+        threshold = scores.topk(keep, dim=-1).values[..., -1:]
+        scores = scores.masked_fill(scores < threshold, float("-inf"))
+    return torch.softmax(scores, dim=-1)
+
+
 class SelectiveAttention(nn.Module):
     """Eq. 7–8: multi-head attention keeping only the top-µ of each query's scores before the softmax.
 
@@ -114,16 +129,10 @@ class SelectiveAttention(nn.Module):
         self.out = nn.Linear(heads * d_k, out_dim)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        b, n, m = q.shape[0], q.shape[1], k.shape[1]
-        split = lambda t, length: t.view(b, length, self.heads, self.d_k).transpose(1, 2)
-        qh, kh, vh = split(self.to_q(q), n), split(self.to_k(k), m), split(self.to_v(v), m)
+        qh, kh, vh = (split_heads(f(t), self.heads) for f, t in ((self.to_q, q), (self.to_k, k), (self.to_v, v)))
         scores = qh @ kh.transpose(2, 3) / math.sqrt(self.d_k)  # [B, h, N, M]
-        keep = max(1, math.ceil(self.top_mu * m))
-        if keep < m:  # everything below each row's keep-th largest score is dropped
-            threshold = scores.topk(keep, dim=-1).values[..., -1:]
-            scores = scores.masked_fill(scores < threshold, float("-inf"))
-        out = torch.softmax(scores, dim=-1) @ vh  # [B, h, N, d_k]
-        return self.out(out.transpose(1, 2).reshape(b, n, self.heads * self.d_k))
+        out = top_mu_softmax(scores, self.top_mu) @ vh  # [B, h, N, d_k]
+        return self.out(out.transpose(1, 2).flatten(2))
 
 
 class TransportAttention(nn.Module):
@@ -143,19 +152,13 @@ class TransportAttention(nn.Module):
         self.log_beta = nn.Parameter(torch.tensor(math.log(beta)))
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        b, n, m = q.shape[0], q.shape[1], k.shape[1]
-        side = math.isqrt(m)
-        split = lambda t, length: t.view(b, length, self.heads, self.d_k).transpose(1, 2)
+        side = math.isqrt(k.shape[1])
         grid = torch.stack(torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij"), -1)
-        grid = grid.reshape(m, 2).to(q)
+        grid = grid.reshape(-1, 2).to(q)
         prior = -self.log_beta.exp() * torch.cdist(grid, grid).square()  # [N, M]
-        scores = split(self.to_q(q), n) @ split(self.to_k(k), m).transpose(2, 3) / math.sqrt(self.d_k) + prior
-        keep = max(1, math.ceil(self.top_mu * m))
-        if keep < m:
-            threshold = scores.topk(keep, dim=-1).values[..., -1:]
-            scores = scores.masked_fill(scores < threshold, float("-inf"))
-        weights = torch.softmax(scores, dim=-1).mean(1)  # [B, N, M]
-        return weights @ v
+        qh, kh = split_heads(self.to_q(q), self.heads), split_heads(self.to_k(k), self.heads)
+        scores = qh @ kh.transpose(2, 3) / math.sqrt(self.d_k) + prior  # [B, h, N, M]
+        return top_mu_softmax(scores, self.top_mu).mean(1) @ v  # [B, N, C]
 
 
 class Aligner(nn.Module):

@@ -25,7 +25,7 @@ from torch import Tensor
 from nets.modconv import LowRankFactors
 from nets.stylegan2 import Generator
 
-from .domain import AdaptedDomain, DomainParameters, generator_signature
+from .domain import AdaptedDomain, DomainParameters, check_schedule, generator_signature
 from .losses import sliced_wasserstein
 from .metrics import mse
 
@@ -66,10 +66,7 @@ def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Feat
     """reference [1, 3, R, R], w_ref [1, num_ws, w_dim] (its inversion) -> the adapted domain."""
     if reference.shape != (1, 3, g.size, g.size):
         raise ValueError(f"the reference must be one [1, 3, {g.size}, {g.size}] image, got {list(reference.shape)}")
-    if not 1 <= s.iterations <= 5000:
-        raise ValueError(f"iterations must be in 1..5000, got {s.iterations}")
-    if not 0 <= s.lr <= 0.1:
-        raise ValueError(f"the learning rate must be in [0, 0.1], got {s.lr}")
+    check_schedule(s.iterations, s.lr)
     style_from = g.num_ws // 2 if s.style_from is None else s.style_from
     if not 0 < style_from < g.num_ws:
         raise ValueError(f"style_from must be in 1..{g.num_ws - 1}, got {style_from}")

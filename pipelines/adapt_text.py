@@ -17,7 +17,7 @@ import torch
 from nets.stylegan2 import Generator
 
 from .clip_loss import ClipTower, DirectionalLoss
-from .domain import AdaptedDomain, DomainParameters, generator_signature
+from .domain import AdaptedDomain, DomainParameters, check_schedule, generator_signature
 
 Progress = Callable[[float, str], None]
 
@@ -43,10 +43,7 @@ class TextAdaptSettings:
 def adapt_text(g: Generator, towers: list[ClipTower], s: TextAdaptSettings, progress: Progress | None = None,
                cancel: Callable[[], bool] | None = None, zoo: str = "") -> AdaptedDomain:
     """Train tokens (or kernel deltas) so that G moves from `source` towards `target`."""
-    if not 1 <= s.iterations <= 5000:
-        raise ValueError(f"iterations must be in 1..5000, got {s.iterations}")
-    if not 0 <= s.lr <= 0.1:
-        raise ValueError(f"the learning rate must be in [0, 0.1], got {s.lr}")
+    check_schedule(s.iterations, s.lr)
     if not 1 <= s.batch <= 64:
         raise ValueError(f"batch must be in 1..64, got {s.batch}")
     loss_fn = DirectionalLoss(towers, s.source, s.target)  # checks the prompts

@@ -111,6 +111,14 @@ class DomainParameters:
         return AdaptedDomain("full", weight_deltas={i: d.detach() for i, d in self.deltas.items()}, info=info)
 
 
+def check_schedule(iterations: int, lr: float) -> None:
+    """The ranges both adaptation modes accept; a clear ValueError otherwise."""
+    if not 1 <= iterations <= 5000:
+        raise ValueError(f"iterations must be in 1..5000, got {iterations}")
+    if not 0 <= lr <= 0.1:
+        raise ValueError(f"the learning rate must be in [0, 0.1], got {lr}")
+
+
 def generator_signature(g: Generator) -> dict:
     return {"size": g.size, "w_dim": g.w_dim, "channels": list(g.channels)}
 

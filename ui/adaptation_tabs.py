@@ -96,8 +96,7 @@ def _controls(prefix: str, lr: float) -> tuple:
     method = gr.Radio(METHODS, value="tokens", label="What to train")
     iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations", elem_id=f"{prefix}-iterations")
     seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-    rate = gr.Number(value=lr, step=1e-4, label="Learning rate (Adam, 0 … 0.1)",
-                     elem_id=f"{prefix}-lr")
+    rate = gr.Number(value=lr, step=1e-4, label="Learning rate (Adam, 0 … 0.1)", elem_id=f"{prefix}-lr")
     with gr.Row():
         run = gr.Button("Adapt", variant="primary", elem_id=f"{prefix}-run")
         stop = gr.Button("Stop", variant="stop")
@@ -121,8 +120,8 @@ def build_text(session: Session) -> None:
         with gr.Column(scale=2):
             grid, info, download = _outputs("text")
 
-    @gpu(lambda src, tgt, method_value, iters, seed_value, lr_value=None, progress=None: adaptation_seconds(iters))
-    def on_adapt(src, tgt, method_value, iters, seed_value, lr_value=TextAdaptSettings.lr, progress=gr.Progress()):
+    @gpu(lambda src, tgt, method_value, iters, seed_value, lr_value, progress=None: adaptation_seconds(iters))
+    def on_adapt(src, tgt, method_value, iters, seed_value, lr_value, progress=gr.Progress()):
         g = session.load("generator")
         towers = clip_towers(session.load("clip"))
         settings = TextAdaptSettings(src, tgt, method_value, int(iters), lr=float(lr_value), seed=int(seed_value))
@@ -150,10 +149,8 @@ def build_oneshot(session: Session) -> None:
         with gr.Column(scale=2):
             grid, info, download = _outputs("oneshot")
 
-    @gpu(lambda path, method_value, use_init, iters, seed_value, lr_value=None, progress=None:
-         adaptation_seconds(iters))
-    def on_adapt(path, method_value, use_init, iters, seed_value, lr_value=OneShotSettings.lr,
-                 progress=gr.Progress()):
+    @gpu(lambda path, method_value, use_init, iters, seed_value, lr_value, progress=None: adaptation_seconds(iters))
+    def on_adapt(path, method_value, use_init, iters, seed_value, lr_value, progress=gr.Progress()):
         if not path:
             raise gr.Error("Upload a reference image first.")
         nets = InversionNetworks.build(session.load, session.zoo.available)
