@@ -20,9 +20,10 @@ Nothing of size C_out × C_in × k × k is formed per sample:
 - the static part runs as one dense convolution over the batch, with the style applied to the
   activations (x ⊙ s) and the demodulation to the output;
 - the residual's response is P̂ᵀ · box_k(Q̂ · x), two thin matrix products around a k×k box
-  filter on L channels (the box commutes with channel mixing);
+  filter on L channels (the box commutes with channel mixing): per-sample batched products for
+  per-image factors, two 1×1 convolutions over the whole batch for shared ones;
 - the demodulation norm of the refined kernel expands into three factored terms (see
-  `_kernel_energy`).
+  `_kernel_energy`; shared factors form the batch's one ΔW [C_out, C_in] there).
 For a batch of one, the style and the demodulation are folded into the static kernel instead,
 which is cheaper than two passes over the activations.
 """
@@ -104,6 +105,9 @@ class ModulatedConv2d(nn.Module):
             y = self._conv(x, kernel, bias)
         else:
             y = self._conv(x * s[:, :, None, None], weight)
+            if residual is not None and residual[0].shape[0] == 1:  # shared factors: before demodulation
+                y = y + self._shared_residual_response(x, *residual)
+                residual = None
             scale = coef[:, :, None, None]
             y = y * scale if bias is None else torch.addcmul(bias[None, :, None, None], y, scale)
         if residual is not None:
@@ -121,6 +125,16 @@ class ModulatedConv2d(nn.Module):
         assert q_hat.shape[-1] == self.in_channels and p_hat.shape[-1] == self.out_channels, \
             f"factors must be [*, L, {self.out_channels}] and [*, L, {self.in_channels}]"
         return _AddLowRankResponse.apply(y, x, p_hat, q_hat, self.box, self.up)
+
+    def _shared_residual_response(self, x: Tensor, p_hat: Tensor, q_hat: Tensor) -> Tensor:
+        """conv(x, ΔW ⊗ 1_k×k) for factors shared by the batch: P̂ᵀ · box(Q̂ · x) as two 1×1 convolutions.
+
+        With one ΔW for every sample the two products are plain convolutions, which run as dense
+        GEMMs over the whole batch (several times faster than per-sample batched products).
+        x [B, I, H, W], p_hat [1, L, O], q_hat [1, L, I] -> [B, O, H', W'] (not yet demodulated)
+        """
+        z = _box(F.conv2d(x, q_hat[0, :, :, None, None]), self.box, self.up)  # [B, L, H', W']
+        return F.conv2d(z, p_hat[0].t()[:, :, None, None])
 
     def dynamic_kernel(self, w: Tensor) -> Tensor:
         """The materialised, demodulated per-sample kernel, for analysis only.  -> [B, O, I, k, k]"""
@@ -173,7 +187,7 @@ class _AddLowRankResponse(torch.autograd.Function):
     The backward is written out so that every gradient stays channels-last: autograd's generic
     backward of the permutes would hand NCHW gradients to the channels-last main path, and the
     layout conversions cost more than the low-rank products themselves.
-    y [B, O, H', W'], x [B, I, H, W], p_hat [B|1, L, O], q_hat [B|1, L, I] -> [B, O, H', W'] (channels-last)
+    y [B, O, H', W'], x [B, I, H, W], p_hat [B, L, O], q_hat [B, L, I] -> [B, O, H', W'] (channels-last)
     """
 
     @staticmethod
@@ -186,10 +200,10 @@ class _AddLowRankResponse(torch.autograd.Function):
         ctx.up = up
         if y.is_contiguous(memory_format=torch.channels_last):  # accumulate in place: y's rows are a view
             ctx.mark_dirty(y)
-            _rows(y).baddbmm_(z_rows, p_hat.expand(b, -1, -1))  # [B, H'W', O]
+            _rows(y).baddbmm_(z_rows, p_hat)  # [B, H'W', O]
             return y
         out = torch.empty_like(y, memory_format=torch.channels_last)
-        torch.baddbmm(_rows(y), z_rows, p_hat.expand(b, -1, -1), out=_rows(out))
+        torch.baddbmm(_rows(y), z_rows, p_hat, out=_rows(out))
         return out
 
     @staticmethod
@@ -201,7 +215,6 @@ class _AddLowRankResponse(torch.autograd.Function):
         grad_p = grad_x = grad_q = None
         if ctx.needs_input_grad[2]:
             grad_p = z_rows.transpose(1, 2) @ g  # [B, L, O]
-            grad_p = grad_p.sum(0, keepdim=True) if p_hat.shape[0] == 1 else grad_p
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[3]:
             gz = _unrows(g @ p_hat.transpose(1, 2), *grad.shape[2:])  # [B, L, H', W']
             gz0 = _rows(_box_adjoint(gz, box, ctx.up))  # [B, HW, L]
@@ -209,20 +222,74 @@ class _AddLowRankResponse(torch.autograd.Function):
                 grad_x = _unrows(gz0 @ q_hat, h, w)  # [B, I, H, W]
             if ctx.needs_input_grad[3]:
                 grad_q = gz0.transpose(1, 2) @ _rows(x)  # [B, L, I]
-                grad_q = grad_q.sum(0, keepdim=True) if q_hat.shape[0] == 1 else grad_q
         return grad, grad_x, grad_p, grad_q, None, None
 
 
 def _kernel_energy(weight: Tensor, s: Tensor, residual: LowRankFactors | None) -> Tensor:
     """Σ_ik (s_i W_oik + ΔW_oi)² per sample and output channel, from the factors.  -> [B, O]
 
-    = Σ_i s_i² ‖W_oi‖²  +  2 Σ_l P̂_lo ((Q̂_l ⊙ s) · Σ_k W_o·k)  +  k² Σ_lm P̂_lo (Q̂Q̂ᵀ)_lm P̂_mo
+    Shared factors form the one ΔW = P̂ᵀQ̂ [O, I] of the batch, so the residual's terms cost
+    O·I·L once plus a [B, I] × [I, O] product:  E_o = Σ_i s_i² ‖W_oi‖² + 2 Σ_i s_i W̄_oi ΔW_oi + k² ‖ΔW_o‖².
     """
-    energy = s.square() @ weight.square().sum((2, 3)).t()  # [B, O]
-    if residual is None:
+    if residual is None or residual[0].shape[0] == 1:
+        energy = _KernelEnergy.apply(weight, s, None, None)
+        if residual is None:
+            return energy
+        delta = residual[0][0].t() @ residual[1][0]  # ΔW [O, I]
+        taps = weight.shape[2] * weight.shape[3]
+        return energy + torch.addmm(taps * delta.square().sum(1), s, (2 * weight.sum((2, 3)) * delta).t())
+    return _KernelEnergy.apply(weight, s, *residual)
+
+
+class _KernelEnergy(torch.autograd.Function):
+    """The demodulation energy of the refined kernel, with its gradient written out.
+
+        E_o = Σ_i s_i² ‖W_oi‖²  +  2 Σ_l P̂_lo C_lo  +  k² Σ_l P̂_lo (G P̂)_lo,
+        C = (Q̂ ⊙ s) · W̄ᵀ [B, L, O],  G = Q̂ Q̂ᵀ [B, L, L],  W̄_oi = Σ_k W_oik,  ‖W_oi‖² = Σ_k W_oik².
+
+    Autograd's version of the same formula builds ~30 small nodes per layer and expands the two
+    weight reductions back to [O, I, k, k] separately; per layer this cost as much as the
+    residual's products at 64 px.  The backward below forms the weight gradient in one pass.
+    weight [O, I, k, k], s [B, I], per-image p_hat [B, L, O], q_hat [B, L, I] (or both None) -> [B, O]
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, s: Tensor, p_hat: Tensor | None, q_hat: Tensor | None) -> Tensor:
+        w_sq = weight.square().sum((2, 3))  # [O, I]
+        energy = s.square() @ w_sq.t()  # [B, O]
+        ctx.refined = p_hat is not None
+        if not ctx.refined:
+            ctx.save_for_backward(weight, s, w_sq)
+            return energy
+        taps = weight.shape[2] * weight.shape[3]
+        w_bar = weight.sum((2, 3))  # [O, I]
+        qs = q_hat * s[:, None, :]  # [B, L, I]
+        cross = qs @ w_bar.t()  # [B, L, O]
+        gram = q_hat @ q_hat.transpose(1, 2)  # [B, L, L]
+        t = torch.baddbmm(2 * cross, gram, p_hat, alpha=taps)  # 2C + k²·G P̂  [B, L, O]
+        energy += (p_hat * t).sum(1)
+        ctx.save_for_backward(weight, s, w_sq, w_bar, p_hat, q_hat, qs, t, gram)
         return energy
-    p_hat, q_hat = residual  # [B|1, L, O], [B|1, L, I]
-    taps = weight.shape[2] * weight.shape[3]
-    cross = torch.matmul(q_hat * s[:, None, :], weight.sum((2, 3)).t())  # [B, L, O]
-    gram = torch.matmul(q_hat, q_hat.transpose(1, 2))  # [B|1, L, L]
-    return energy + 2 * (p_hat * cross).sum(1) + taps * (p_hat * torch.matmul(gram, p_hat)).sum(1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, ge: Tensor):  # ge [B, O]
+        if not ctx.refined:
+            weight, s, w_sq = ctx.saved_tensors
+            grad_w = 2 * weight * (ge.t() @ s.square())[:, :, None, None] if ctx.needs_input_grad[0] else None
+            return grad_w, 2 * s * (ge @ w_sq), None, None
+        weight, s, w_sq, w_bar, p_hat, q_hat, qs, t, gram = ctx.saved_tensors
+        taps = weight.shape[2] * weight.shape[3]
+        ge_l = ge[:, None, :]  # [B, 1, O]
+        pg = p_hat * ge_l  # [B, L, O]
+        grad_qs = 2 * pg @ w_bar  # [B, L, I]
+        grad_w = None
+        if ctx.needs_input_grad[0]:  # a frozen generator (inversion) skips this [O, B·L] × [B·L, I] product
+            grad_w_bar = 2 * pg.flatten(0, 1).t() @ qs.flatten(0, 1)  # [O, I]
+            grad_w_sq = ge.t() @ s.square()  # [O, I]
+            grad_w = torch.addcmul(grad_w_bar[:, :, None, None], weight, grad_w_sq[:, :, None, None], value=2)
+        grad_s = 2 * s * (ge @ w_sq) + (grad_qs * q_hat).sum(1)  # [B, I]
+        grad_p = torch.baddbmm(t * ge_l, gram, pg, alpha=taps)  # [B, L, O]
+        grad_gram = pg @ p_hat.transpose(1, 2)  # [B, L, L]
+        grad_q = torch.baddbmm(grad_qs * s[:, None, :], grad_gram + grad_gram.transpose(1, 2), q_hat, alpha=taps)
+        return grad_w, grad_s, grad_p, grad_q
