@@ -192,7 +192,7 @@ class _AddLowRankResponse(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y: Tensor, x: Tensor, p_hat: Tensor, q_hat: Tensor, box: Tensor, up: bool) -> Tensor:
-        b, _, h, w = x.shape
+        h, w = x.shape[2:]
         x_rows = _rows(x)  # [B, HW, I]
         z = _box(_unrows(x_rows @ q_hat.transpose(1, 2), h, w), box, up)  # [B, L, H', W']
         z_rows = _rows(z)  # [B, H'W', L]
