@@ -98,9 +98,11 @@ def run(iterations: int, n_images: int, seed: int, lrs: list[float]) -> dict:
     val_idx = train_idx[:: len(train_idx) // n_images][:n_images]  # evenly over the train split
     test = paired_set(data, data.indices("test")[:n_images], e4e)
     val = paired_set(data, val_idx, e4e)
+    _, test_google, test_twitter = test
     rows = {"unadapted": paired_scores(g, None, *test, judge, text) | {"parameters": 0},
             # the vendors' own drawings differ beyond style: no generator, perfect content, no style change
-            "real Google rendering (no generator)": score_pairs(test[1], *test[1:], judge, text) | {"parameters": 0}}
+            "real Google rendering (no generator)":
+                score_pairs(test_google, test_google, test_twitter, judge, text) | {"parameters": 0}}
     unadapted_val = paired_scores(g, None, *val, judge, text)["perceptual"]
     sweeps: dict[str, dict[str, float]] = {"unadapted": {f"{lr:g}": unadapted_val for lr in lrs}}
 

@@ -89,12 +89,11 @@ def test_gradients_reach_tokens_and_scalings():
 def test_low_rank_response_backward_is_exact(up):
     """The hand-written backward of the channels-last low-rank product agrees with finite differences."""
     m = ModulatedConv2d(3, 2, 3, w_dim=4, up=up).double()
-    nb = 2
     x = torch.randn(2, 3, 5, 5, dtype=torch.double).contiguous(memory_format=torch.channels_last).requires_grad_()
     size = 10 if up else 5
     y = torch.randn(2, 2, size, size, dtype=torch.double).requires_grad_()
-    p = torch.randn(nb, 2, 2, dtype=torch.double, requires_grad=True)
-    q = torch.randn(nb, 2, 3, dtype=torch.double, requires_grad=True)
+    p = torch.randn(2, 2, 2, dtype=torch.double, requires_grad=True)
+    q = torch.randn(2, 2, 3, dtype=torch.double, requires_grad=True)
     fn = lambda y, x, p, q: _AddLowRankResponse.apply(y * 1, x, p, q, m.box, up)
     assert torch.autograd.gradcheck(fn, (y, x, p, q))
 
