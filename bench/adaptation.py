@@ -33,7 +33,7 @@ from pipelines.adapt_text import TextAdaptSettings, adapt_text
 from pipelines.clip_loss import DirectionalLoss, clip_towers
 from pipelines.domain import AdaptedDomain
 from pipelines.metrics import mse
-from pipelines.runtime import tune_cpu_allocator
+from pipelines.runtime import tune_cpu
 from pipelines.zoo import open_zoo
 from train.data_emoji import load_emojibench
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
-    tune_cpu_allocator()
+    tune_cpu()
     torch.manual_seed(args.seed)
     result = run(args.iterations, args.images, args.seed, args.lrs)
     lrs = " ".join(f"{lr:g}" for lr in args.lrs)

@@ -9,7 +9,7 @@ resolution (the up-sampling 3×3 conv as the transposed conv it is; ToRGB 1×1 i
 backward = 2 × forward. The refined/plain ratio compares forward+backward at 64 px, batch 16,
 with RefineStyle residuals of rank L = 32 on every conv layer, per image (inversion) and shared
 (adaptation), interleaving the runs so that both see the same machine state. The process runs
-with `pipelines.runtime.tune_cpu_allocator()`, as the app and the training scripts do.
+with `pipelines.runtime.tune_cpu()` (allocator, oneDNN matmuls), as the app and the training scripts do.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from nets.configs import EMOJI64, FFHQ1024
 from nets.stylegan2 import Generator
-from pipelines.runtime import tune_cpu_allocator
+from pipelines.runtime import tune_cpu
 
 from .readme import update_readme_block
 
@@ -161,9 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--readme", action="store_true", help="also write the table into README.md")
     args = parser.parse_args(argv)
-    tuned = tune_cpu_allocator()
+    settings = tune_cpu()
     result = run(args.repeats)
-    result["machine"]["allocator_tuned"] = tuned
+    result["machine"].update(settings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))
