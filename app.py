@@ -13,7 +13,7 @@ import argparse
 import spaces  # noqa: F401  (first: on a ZeroGPU Space it must be imported before anything touches CUDA)
 import gradio as gr
 
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 from ui import adaptation_tabs, editing_tab, generate_tab, inversion_tab, spectrum_tab, zoo_tab
 from ui.session import DEFAULT_ZOO, Session
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="open a public Gradio link")
     args = parser.parse_args(argv)
-    tune_cpu()
+    tune_cpu_allocator()
     build_demo(args.zoo, args.device).launch(server_name=args.host, server_port=args.port, share=args.share,
                                              max_file_size=MAX_FILE_SIZE, show_error=True)
 

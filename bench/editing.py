@@ -26,7 +26,7 @@ import torch
 from pipelines.editing import Edit, apply_edit, sigma_unit
 from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings, available_methods, invert, render
 from pipelines.metrics import mse
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 from pipelines.tuning import TuningSettings
 from pipelines.zoo import open_zoo
 from train.augment import random_homographies, warp
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     add_inversion_arguments(p)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
-    tune_cpu()
+    tune_cpu_allocator()
     torch.manual_seed(0)
     result = run(args.images, *inversion_settings(args))
     publish("editing", result, table(result), f"python -m bench.editing --images {args.images}", RESULTS, args.readme)

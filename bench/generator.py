@@ -9,7 +9,8 @@ resolution (the up-sampling 3×3 conv as the transposed conv it is; ToRGB 1×1 i
 backward = 2 × forward. The refined/plain ratio compares forward+backward at 64 px, batch 16,
 with RefineStyle residuals of rank L = 32 on every conv layer, per image (inversion) and shared
 (adaptation), interleaving the runs so that both see the same machine state. The process runs
-with `pipelines.runtime.tune_cpu()` (allocator, oneDNN matmuls), as the app and the training scripts do.
+with `pipelines.runtime.tune_cpu_allocator()`, as the app and the training scripts do; the per-image
+products run on oneDNN where `nets.onednn` finds that exact (recorded as `onednn_matmuls`).
 """
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from nets.configs import EMOJI64, FFHQ1024
+from nets.onednn import onednn_is_exact
 from nets.stylegan2 import Generator
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 
 from .readme import update_readme_block
 
@@ -161,9 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--readme", action="store_true", help="also write the table into README.md")
     args = parser.parse_args(argv)
-    settings = tune_cpu()
+    tuned = tune_cpu_allocator()
     result = run(args.repeats)
-    result["machine"].update(settings)
+    result["machine"] |= {"allocator_tuned": tuned, "onednn_matmuls": onednn_is_exact()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings, available_methods, invert
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 from pipelines.tuning import TuningSettings, locality_drift
 from pipelines.zoo import ASSETS, open_zoo
 from train.data_emoji import default_root, load_emojibench
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     add_inversion_arguments(p)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
-    tune_cpu()
+    tune_cpu_allocator()
     torch.manual_seed(0)
     result = run(args.images, *inversion_settings(args), args.locality_images, args.gani_sweep)
     command = f"python -m bench.inversion --images {args.images} --locality-images {args.locality_images}" + (

@@ -23,7 +23,7 @@ import torch
 from nets.emojinet import EmojiNet
 from pipelines.editing import sigma_unit
 from pipelines.metrics import frechet_distance
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, open_zoo
 from train import clip as clip_recipe
 from train import directions as direction_recipe
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--samples", type=int, default=2000)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
-    tune_cpu()
+    tune_cpu_allocator()
     torch.manual_seed(0)
     result = run(args.samples)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

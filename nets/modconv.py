@@ -21,7 +21,8 @@ Nothing of size C_out × C_in × k × k is formed per sample:
   activations (x ⊙ s) and the demodulation to the output;
 - the residual's response is P̂ᵀ · box_k(Q̂ · x), two thin matrix products around a k×k box
   filter on L channels (the box commutes with channel mixing): per-sample batched products for
-  per-image factors, two 1×1 convolutions over the whole batch for shared ones;
+  per-image factors (on oneDNN where that is exact: `nets.onednn`), two 1×1 convolutions over
+  the whole batch for shared ones;
 - the demodulation norm of the refined kernel expands into three factored terms (see
   `_kernel_energy`; shared factors form the batch's one ΔW [C_out, C_in] there).
 For a batch of one, the style and the demodulation are folded into the static kernel instead,
@@ -37,6 +38,7 @@ from torch import Tensor, nn
 
 from .filters import DEFAULT_TAPS, blur, fir_kernel
 from .layers import EqualLinear
+from .onednn import onednn_matmuls
 
 LowRankFactors = tuple[Tensor, Tensor]  # (P̂ [B|1, L, C_out], Q̂ [B|1, L, C_in])
 
@@ -193,18 +195,19 @@ class _AddLowRankResponse(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y: Tensor, x: Tensor, p_hat: Tensor, q_hat: Tensor, box: Tensor, up: bool) -> Tensor:
         h, w = x.shape[2:]
-        x_rows = _rows(x)  # [B, HW, I]
-        z = _box(_unrows(x_rows @ q_hat.transpose(1, 2), h, w), box, up)  # [B, L, H', W']
-        z_rows = _rows(z)  # [B, H'W', L]
-        ctx.save_for_backward(x, z_rows, p_hat, q_hat, box)
         ctx.up = up
-        if y.is_contiguous(memory_format=torch.channels_last):  # accumulate in place: y's rows are a view
-            ctx.mark_dirty(y)
-            _rows(y).baddbmm_(z_rows, p_hat)  # [B, H'W', O]
-            return y
-        out = torch.empty_like(y, memory_format=torch.channels_last)
-        torch.baddbmm(_rows(y), z_rows, p_hat, out=_rows(out))
-        return out
+        with onednn_matmuls(x.device):
+            x_rows = _rows(x)  # [B, HW, I]
+            z = _box(_unrows(x_rows @ q_hat.transpose(1, 2), h, w), box, up)  # [B, L, H', W']
+            z_rows = _rows(z)  # [B, H'W', L]
+            ctx.save_for_backward(x, z_rows, p_hat, q_hat, box)
+            if y.is_contiguous(memory_format=torch.channels_last):  # accumulate in place: y's rows are a view
+                ctx.mark_dirty(y)
+                _rows(y).baddbmm_(z_rows, p_hat)  # [B, H'W', O]
+                return y
+            out = torch.empty_like(y, memory_format=torch.channels_last)
+            torch.baddbmm(_rows(y), z_rows, p_hat, out=_rows(out))
+            return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -213,15 +216,16 @@ class _AddLowRankResponse(torch.autograd.Function):
         h, w = x.shape[2:]
         g = _rows(grad)  # [B, H'W', O]
         grad_p = grad_x = grad_q = None
-        if ctx.needs_input_grad[2]:
-            grad_p = z_rows.transpose(1, 2) @ g  # [B, L, O]
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[3]:
-            gz = _unrows(g @ p_hat.transpose(1, 2), *grad.shape[2:])  # [B, L, H', W']
-            gz0 = _rows(_box_adjoint(gz, box, ctx.up))  # [B, HW, L]
-            if ctx.needs_input_grad[1]:
-                grad_x = _unrows(gz0 @ q_hat, h, w)  # [B, I, H, W]
-            if ctx.needs_input_grad[3]:
-                grad_q = gz0.transpose(1, 2) @ _rows(x)  # [B, L, I]
+        with onednn_matmuls(x.device):
+            if ctx.needs_input_grad[2]:
+                grad_p = z_rows.transpose(1, 2) @ g  # [B, L, O]
+            if ctx.needs_input_grad[1] or ctx.needs_input_grad[3]:
+                gz = _unrows(g @ p_hat.transpose(1, 2), *grad.shape[2:])  # [B, L, H', W']
+                gz0 = _rows(_box_adjoint(gz, box, ctx.up))  # [B, HW, L]
+                if ctx.needs_input_grad[1]:
+                    grad_x = _unrows(gz0 @ q_hat, h, w)  # [B, I, H, W]
+                if ctx.needs_input_grad[3]:
+                    grad_q = gz0.transpose(1, 2) @ _rows(x)  # [B, L, I]
         return grad, grad_x, grad_p, grad_q, None, None
 
 
@@ -265,9 +269,10 @@ class _KernelEnergy(torch.autograd.Function):
         taps = weight.shape[2] * weight.shape[3]
         w_bar = weight.sum((2, 3))  # [O, I]
         qs = q_hat * s[:, None, :]  # [B, L, I]
-        cross = qs @ w_bar.t()  # [B, L, O]
-        gram = q_hat @ q_hat.transpose(1, 2)  # [B, L, L]
-        t = torch.baddbmm(2 * cross, gram, p_hat, alpha=taps)  # 2C + k²·G P̂  [B, L, O]
+        with onednn_matmuls(s.device):
+            cross = qs @ w_bar.t()  # [B, L, O]
+            gram = q_hat @ q_hat.transpose(1, 2)  # [B, L, L]
+            t = torch.baddbmm(2 * cross, gram, p_hat, alpha=taps)  # 2C + k²·G P̂  [B, L, O]
         energy += (p_hat * t).sum(1)
         ctx.save_for_backward(weight, s, w_sq, w_bar, p_hat, q_hat, qs, t, gram)
         return energy
@@ -283,14 +288,15 @@ class _KernelEnergy(torch.autograd.Function):
         taps = weight.shape[2] * weight.shape[3]
         ge_l = ge[:, None, :]  # [B, 1, O]
         pg = p_hat * ge_l  # [B, L, O]
-        grad_qs = 2 * pg @ w_bar  # [B, L, I]
         grad_w = None
-        if ctx.needs_input_grad[0]:  # a frozen generator (inversion) skips this [O, B·L] × [B·L, I] product
-            grad_w_bar = 2 * pg.flatten(0, 1).t() @ qs.flatten(0, 1)  # [O, I]
-            grad_w_sq = ge.t() @ s.square()  # [O, I]
-            grad_w = torch.addcmul(grad_w_bar[:, :, None, None], weight, grad_w_sq[:, :, None, None], value=2)
-        grad_s = 2 * s * (ge @ w_sq) + (grad_qs * q_hat).sum(1)  # [B, I]
-        grad_p = torch.baddbmm(t * ge_l, gram, pg, alpha=taps)  # [B, L, O]
-        grad_gram = pg @ p_hat.transpose(1, 2)  # [B, L, L]
-        grad_q = torch.baddbmm(grad_qs * s[:, None, :], grad_gram + grad_gram.transpose(1, 2), q_hat, alpha=taps)
+        with onednn_matmuls(s.device):
+            grad_qs = 2 * pg @ w_bar  # [B, L, I]
+            if ctx.needs_input_grad[0]:  # a frozen generator (inversion) skips this [O, B·L] × [B·L, I] product
+                grad_w_bar = 2 * pg.flatten(0, 1).t() @ qs.flatten(0, 1)  # [O, I]
+                grad_w_sq = ge.t() @ s.square()  # [O, I]
+                grad_w = torch.addcmul(grad_w_bar[:, :, None, None], weight, grad_w_sq[:, :, None, None], value=2)
+            grad_s = 2 * s * (ge @ w_sq) + (grad_qs * q_hat).sum(1)  # [B, I]
+            grad_p = torch.baddbmm(t * ge_l, gram, pg, alpha=taps)  # [B, L, O]
+            grad_gram = pg @ p_hat.transpose(1, 2)  # [B, L, L]
+            grad_q = torch.baddbmm(grad_qs * s[:, None, :], grad_gram + grad_gram.transpose(1, 2), q_hat, alpha=taps)
         return grad_w, grad_s, grad_p, grad_q

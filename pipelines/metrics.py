@@ -38,3 +38,17 @@ def frechet_distance(a: Tensor, b: Tensor) -> float:
     root_a = vecs @ torch.diag(vals.clamp(min=0).sqrt()) @ vecs.t()
     middle = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
     return float((mu_a - mu_b).square().sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * middle)
+
+
+def paired_bootstrap(diffs: Tensor, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of paired differences [N] and its 95 % percentile-bootstrap interval.  -> (mean, low, high)
+
+    Resamples the N pairs with replacement (a fixed seed, so a bench reruns to the same interval).
+    """
+    diffs = diffs.double().flatten()
+    if diffs.numel() < 2:
+        raise ValueError(f"need at least two paired differences, got {diffs.numel()}")
+    gen = torch.Generator().manual_seed(seed)
+    means = diffs[torch.randint(len(diffs), (resamples, len(diffs)), generator=gen)].mean(1)
+    low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+    return diffs.mean().item(), low, high

@@ -6,7 +6,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from pipelines.metrics import frechet_distance, mse, ssim
+from pipelines.metrics import frechet_distance, mse, paired_bootstrap, ssim
 
 
 def test_mse_is_on_the_unit_range():
@@ -34,3 +34,16 @@ def test_frechet_distance_matches_the_textbook_formula():
     ref = ((mu_a - mu_b) ** 2).sum() + np.trace(ca + cb - 2 * scipy.linalg.sqrtm(ca @ cb).real)
     assert frechet_distance(a, b) == pytest.approx(ref, rel=1e-6)
     assert abs(frechet_distance(a, a)) < 1e-8
+
+
+def test_paired_bootstrap_matches_the_normal_interval_and_rejects_too_few_pairs():
+    g = torch.Generator().manual_seed(0)
+    diffs = 0.3 + torch.randn(400, generator=g, dtype=torch.float64)
+    mean, low, high = paired_bootstrap(diffs)
+    half = 1.96 * diffs.std().item() / 400**0.5  # the large-N normal interval
+    assert mean == pytest.approx(diffs.mean().item())
+    assert low == pytest.approx(mean - half, abs=0.015) and high == pytest.approx(mean + half, abs=0.015)
+    assert paired_bootstrap(diffs) == (mean, low, high)  # seeded
+    assert paired_bootstrap(torch.full((10,), 0.25)) == pytest.approx((0.25, 0.25, 0.25))
+    with pytest.raises(ValueError, match="two paired"):
+        paired_bootstrap(torch.ones(1))

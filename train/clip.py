@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from nets.configs import EMOJI_CLIP
 from nets.emoji_clip import EmojiClip
 from pipelines.clip_text import tokenize
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
 
 from .augment import _translation
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--run-dir", type=Path, default=default_root() / "runs" / "clip")
     args = p.parse_args(argv)
-    tune_cpu()
+    tune_cpu_allocator()
     model, meta = train(args)
     metrics = evaluate(model, load_emojibench())
     print(json.dumps(metrics, indent=1))

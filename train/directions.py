@@ -36,7 +36,7 @@ from safetensors.torch import save_file
 from nets.emojinet import ATTRIBUTES, EmojiNet
 from nets.stylegan2 import Generator
 from pipelines.directions import DirectionSet, GanSpace, LinearDirection, StyleChannel
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "directions"
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    tune_cpu()
+    tune_cpu_allocator()
     zoo = open_zoo("emoji64")
     G, net = zoo.load("generator"), zoo.load("perceptual")
     directions, report = fit_all(G, net, args.samples, args.seed)

@@ -27,7 +27,7 @@ from nets.e4e import E4E_EMOJI64, E4EEncoder
 from nets.layers import EqualLinear
 from nets.stylegan2 import Generator
 from pipelines.losses import ReconstructionLoss
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, open_zoo
 
 from .checkpoint import StepLogger, load_state, save_state
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--ckpt-every", type=int, default=500)
     args = p.parse_args(argv)
-    tune_cpu()
+    tune_cpu_allocator()
     torch.manual_seed(0)
     zoo = open_zoo("emoji64")
     g = zoo.load("generator")

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from nets.emojinet import ATTRIBUTES, EmojiNet
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
 
 from .augment import _translation
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--run-dir", type=Path, default=default_root() / "runs" / "emojinet")
     args = p.parse_args(argv)
-    tune_cpu()
+    tune_cpu_allocator()
     net = train(args)
     metrics = evaluate(net, load_emojibench())
     print(json.dumps(metrics, indent=1))

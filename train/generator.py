@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from nets.configs import EMOJI64
 from nets.stylegan2 import Discriminator, Generator
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
 
 from .augment import diff_augment
@@ -231,7 +231,7 @@ Samples, ψ = 1 (`samples.png`) and ψ = 0.7 (`samples_psi07.png`), seeds from `
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    tune_cpu()
+    tune_cpu_allocator()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     args.run_dir.mkdir(parents=True, exist_ok=True)
     if args.export:

@@ -28,7 +28,7 @@ from nets.e4e import E4EEncoder
 from nets.gradstyle import GRADSTYLE_EMOJI64, GradStyle
 from nets.stylegan2 import Discriminator, Generator
 from pipelines.losses import ReconstructionLoss
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, open_zoo
 
 from .augment import random_homographies, warp
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--ckpt-every", type=int, default=250)
     args = p.parse_args(argv)
-    tune_cpu()
+    tune_cpu_allocator()
     torch.manual_seed(0)
     zoo = open_zoo("emoji64")
     g, encoder, judge = zoo.load("generator"), zoo.load("e4e"), zoo.load("perceptual")

@@ -27,7 +27,7 @@ from nets.e4e import E4EEncoder
 from nets.refinestyle import RefineStyleEncoder
 from nets.stylegan2 import Generator
 from pipelines.losses import ReconstructionLoss
-from pipelines.runtime import tune_cpu
+from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, open_zoo
 
 from .checkpoint import StepLogger, load_state, save_state
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.real_fraction is None:
         args.real_fraction = 0.5 if args.stage == 1 else 1.0
-    tune_cpu()
+    tune_cpu_allocator()
     torch.manual_seed(0)
     name = args.name or f"refinestyle_{args.stage}s"
     run_dir = default_root() / "runs" / name
