@@ -181,8 +181,8 @@ def table(r: dict) -> str:
         if "delta_perceptual" in v:
             mean, low, high = v["delta_perceptual"]
             delta, closer = f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]", f"{v['closer_fraction']:.0%}"
-        lines.append(f"| {name} | {lr} | {v['mse']:.4f} | {v['perceptual']:.4f} | {delta} | {closer} | {v['id']:.3f} | "
-                     f"{v['clip_text']:.3f} | {v['parameters']:,} | {sec} | {ref} |")
+        lines.append(f"| {name} | {lr} | {v['mse']:.4f} | {v['perceptual']:.4f} | {delta} | {closer} | "
+                     f"{v['id']:.3f} | {v['clip_text']:.3f} | {v['parameters']:,} | {sec} | {ref} |")
     lines += ["", "**Validation paired perceptual distance per learning rate** (selects the rows above)", "",
               "| generator | " + " | ".join(f"lr {lr:g}" for lr in r["lrs"]) + " |",
               "|---|" + "---:|" * len(r["lrs"])]
