@@ -63,13 +63,16 @@ def _probe() -> bool:
     if matmul is None or not hasattr(matmul, "fp32_precision") or not torch.backends.mkldnn.is_available():
         return False
     gen = torch.Generator().manual_seed(0)
-    a, b = torch.randn(16, 1024, 128, generator=gen), torch.randn(16, 128, 32, generator=gen)
-    c, d = torch.randn(512, 192, generator=gen), torch.randn(192, 192, generator=gen)
+    operands = [torch.randn(16, 1024, 128, generator=gen), torch.randn(16, 128, 32, generator=gen),
+                torch.randn(512, 192, generator=gen), torch.randn(192, 192, generator=gen)]
+
+    def products(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor) -> list[torch.Tensor]:
+        return [a @ b, a.transpose(1, 2) @ a[..., :48], c @ d, F.linear(c, d)]  # bmm, transposed bmm, mm, linear
+
     before, matmul.fp32_precision = matmul.fp32_precision, "bf16"
     try:
-        got = [a @ b, a.transpose(1, 2) @ a[..., :48], c @ d, F.linear(c, d)]
+        got = products(*operands)
     finally:
         matmul.fp32_precision = before
-    a, b, c, d = a.double(), b.double(), c.double(), d.double()
-    refs = [a @ b, a.transpose(1, 2) @ a[..., :48], c @ d, F.linear(c, d)]
+    refs = products(*(t.double() for t in operands))
     return all(((x.double() - r).abs().max() / r.abs().max()).item() <= 1e-5 for x, r in zip(got, refs))
