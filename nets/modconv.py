@@ -230,11 +230,17 @@ class _AddLowRankResponse(torch.autograd.Function):
 
 
 def _kernel_energy(weight: Tensor, s: Tensor, residual: LowRankFactors | None) -> Tensor:
-    """Σ_ik (s_i W_oik + ΔW_oi)² per sample and output channel, from the factors.  -> [B, O]
+    """Σ_ik (s_i W_oik + ΔW_oi)² per sample and output channel, from the factors.  -> [B, O] float32
 
     Shared factors form the one ΔW = P̂ᵀQ̂ [O, I] of the batch, so the residual's terms cost
     O·I·L once plus a [B, I] × [I, O] product:  E_o = Σ_i s_i² ‖W_oi‖² + 2 Σ_i s_i W̄_oi ΔW_oi + k² ‖ΔW_o‖².
+    Under autocast (bf16 training) the energy is still summed in float32: the demodulation
+    divides by its square root, and a sum of I·k² squares loses too many digits in bf16.
     """
+    if torch.is_autocast_enabled(s.device.type):
+        with torch.autocast(s.device.type, enabled=False):
+            factors = None if residual is None else (residual[0].float(), residual[1].float())
+            return _kernel_energy(weight.float(), s.float(), factors)
     if residual is None:
         return _KernelEnergy.apply(weight, s, None, None)
     p_hat, q_hat = residual

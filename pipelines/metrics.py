@@ -52,3 +52,30 @@ def paired_bootstrap(diffs: Tensor, resamples: int = 2000, seed: int = 0) -> tup
     means = diffs[torch.randint(len(diffs), (resamples, len(diffs)), generator=gen)].mean(1)
     low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
     return diffs.mean().item(), low, high
+
+
+def knn_radii(features: Tensor, k: int = 3) -> Tensor:
+    """Distance from each point to its k-th nearest other point of the same set.  [N, D] -> [N]"""
+    dist = torch.cdist(features.double(), features.double())  # [N, N]
+    return dist.kthvalue(k + 1, dim=1).values  # the 1st smallest is the point itself (0)
+
+
+def manifold_coverage(queries: Tensor, support: Tensor, k: int = 3) -> float:
+    """Share of queries inside the k-NN manifold of `support`: within the k-NN radius of some
+    support point (Kynkäänniemi et al. 2019, Eq. 1–2).  queries [M, D], support [N, D] -> [0, 1]"""
+    radii = knn_radii(support, k)  # [N]
+    dist = torch.cdist(queries.double(), support.double())  # [M, N]
+    return (dist <= radii[None, :]).any(1).double().mean().item()
+
+
+def precision_recall(fake: Tensor, real: Tensor, k: int = 3) -> dict[str, float]:
+    """Improved precision (fakes inside the real manifold) and recall (reals inside the fake manifold),
+    Kynkäänniemi et al. 2019, with k-NN radii in a feature space.  fake [M, D], real [N, D]"""
+    return {"precision": manifold_coverage(fake, real, k), "recall": manifold_coverage(real, fake, k)}
+
+
+def nearest_distances(queries: Tensor, support: Tensor) -> tuple[Tensor, Tensor]:
+    """Each query's distance to its nearest support point and that point's index.  -> ([M], [M])"""
+    dist = torch.cdist(queries.double(), support.double())  # [M, N]
+    values, index = dist.min(1)
+    return values, index

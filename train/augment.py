@@ -56,6 +56,37 @@ def _cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
 _OPS = {"color": _color, "translation": _translation, "cutout": _cutout}
 
 
+class AdaptiveAugment:
+    """DiffAugment's transforms, each applied to a sample with probability p, and p steered by
+    StyleGAN2-ADA's overfitting heuristic (Karras et al. 2020b, §3): r_t = E[sign(D(real))].
+
+    Every `interval` steps p moves by ± batch·interval / (speed_kimg·1000) towards r_t = target,
+    so p can go from 0 to 1 in `speed_kimg` thousand images; ADA's target is 0.6.
+    """
+
+    def __init__(self, target: float = 0.6, speed_kimg: float = 100.0, interval: int = 4, p: float = 0.0,
+                 policy: tuple[str, ...] = ("color", "translation", "cutout")) -> None:
+        self.target, self.speed_kimg, self.interval, self.p, self.policy = target, speed_kimg, interval, p, policy
+        self._signs: list[Tensor] = []
+
+    def __call__(self, x: Tensor) -> Tensor:  # [B, 3, H, W] -> same shape
+        for name in self.policy:
+            chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < self.p
+            x = torch.where(chosen, _OPS[name](x), x)
+        return x
+
+    def observe(self, real_logits: Tensor, batch: int) -> float | None:
+        """Accumulate sign(D(real)); every `interval` calls, adjust p and return r_t (else None)."""
+        self._signs.append(real_logits.detach().float().sign().mean())
+        if len(self._signs) < self.interval:
+            return None
+        r_t = torch.stack(self._signs).mean().item()
+        self._signs = []
+        step = batch * self.interval / (self.speed_kimg * 1000)
+        self.p = min(1.0, max(0.0, self.p + step * (1 if r_t > self.target else -1)))
+        return r_t
+
+
 def random_homographies(batch: int, distortion: float, device=None) -> Tensor:
     """Random perspective maps of the [-1, 1]² square: each corner moves by up to `distortion`
     (a fraction of the half side) in x and y.  -> [B, 3, 3], mapping output to input coordinates.

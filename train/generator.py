@@ -8,6 +8,13 @@ Recipe (Karras et al. 2020, with Zhao et al. 2020 for small data): non-saturatin
 lazy R1 on reals every 16 steps, style mixing (p = 0.9), an EMA copy of G (half-life 5 kimg),
 the running mean w_avg for truncation, and DiffAugment (colour, translation, cutout) on every
 image D sees. Adam (lr 0.0025, β = (0, 0.99)), the lazy-regularisation correction on D.
+Options compared by `bench.generator_recipes` (README, "Generator recipes"):
+- `--augment ada`: the same transforms with StyleGAN2-ADA's adaptive probability p (r_t target 0.6);
+- `--va-weight λ`: a second, vision-aided discriminator on the zoo's frozen EmojiNet features
+  (nets/vision_aided.py), its loss added with weight λ on both sides;
+- `--precision`: bf16 autocast for every forward pass (default where the CPU has native bf16,
+  AVX512-BF16 or AMX, or on CUDA); R1 and the demodulation energy stay float32;
+- `--init-from DIR`: continue from an exported generator and discriminator.
 Progress goes to stdout and <run-dir>/log.txt; the state is saved every --ckpt-every steps.
 """
 from __future__ import annotations
@@ -23,14 +30,17 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
+from safetensors.torch import load_file
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from nets.configs import EMOJI64
 from nets.stylegan2 import Discriminator, Generator
+from nets.vision_aided import FeatureDiscriminator
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
+from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
 
-from .augment import diff_augment
+from .augment import AdaptiveAugment, diff_augment
 from .checkpoint import load_state, save_state
 from .data_emoji import default_root, load_emojibench
 from .export import save_network
@@ -41,12 +51,25 @@ EXPORT_DIR = ASSETS / "zoo" / "emoji64"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kimg", type=float, default=600, help="training length in thousands of real images shown")
+    p.add_argument("--max-minutes", type=float, default=None, help="also stop after this much wall time (recipe runs)")
     p.add_argument("--batch", type=int, default=16, help="global batch")
     p.add_argument("--lr", type=float, default=0.0025)
     p.add_argument("--r1-gamma", type=float, default=0.1)
     p.add_argument("--r1-every", type=int, default=16)
     p.add_argument("--mix-prob", type=float, default=0.9)
     p.add_argument("--ema-kimg", type=float, default=5.0)
+    p.add_argument("--augment", choices=("diffaugment", "ada"), default="diffaugment",
+                   help="DiffAugment on every image, or its transforms with an adaptive probability (ADA's r_t)")
+    p.add_argument("--ada-target", type=float, default=0.6)
+    p.add_argument("--ada-kimg", type=float, default=100.0, help="kimg for ADA's p to move from 0 to 1")
+    p.add_argument("--va-weight", type=float, default=0.0,
+                   help="weight λ of the vision-aided discriminator on frozen EmojiNet features (0: off)")
+    p.add_argument("--va-stages", type=int, nargs="+", default=[1, 2, 3, 4], help="EmojiNet stages it reads")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="bf16 autocast for the forward passes (auto: where the CPU has native bf16, or on CUDA)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="start G, G_ema and D from an exported zoo folder (holding generator/ and discriminator/)")
+    p.add_argument("--zoo", default="emoji64", help="zoo whose perceptual network the vision-aided D reads")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", type=Path, default=default_root() / "runs" / "generator")
@@ -72,6 +95,21 @@ def networks() -> tuple[Generator, Discriminator]:
     return Generator(**EMOJI64), Discriminator(size=EMOJI64["size"], channels=EMOJI64["channels"])
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 matmuls and convolutions run natively: a CUDA device, or a CPU with AVX512-BF16 / AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    return precision == "bf16" or (precision == "auto" and native_bf16(device))
+
+
 def sample_fakes(G, batch: int, mix_prob: float, num_ws: int, z_dim: int, device) -> torch.Tensor:
     z = torch.randn(batch, z_dim, device=device)
     if torch.rand(()) < mix_prob:
@@ -89,82 +127,168 @@ def sample_grid(G: Generator, path: Path, seed: int = 123, rows: int = 4, cols: 
     Image.fromarray(grid).save(path)
 
 
+def vision_aided_discriminator(zoo: str, stages: list[int], device: torch.device) -> FeatureDiscriminator:
+    """Kumari et al.'s second discriminator on the zoo's frozen perceptual network (EmojiNet)."""
+    backbone = open_zoo(zoo).load("perceptual", device)
+    backbone = copy.deepcopy(backbone).eval().requires_grad_(False)
+    channels = [f.shape[1] for f in backbone.features(torch.zeros(1, 3, 64, 64, device=device))]
+    return FeatureDiscriminator(backbone.features, channels, stages).to(device)
+
+
+def init_from_export(folder: Path, G: Generator, D: Discriminator) -> None:
+    """Load an exported generator (EMA weights) and discriminator as the starting point of a run."""
+    G.load_state_dict({k: v.float() for k, v in load_file(folder / "generator" / "model.safetensors").items()})
+    D.load_state_dict({k: v.float() for k, v in load_file(folder / "discriminator" / "model.safetensors").items()})
+
+
+def adversarial_losses(discriminators: dict[str, nn.Module], weights: dict[str, float], fake: torch.Tensor,
+                       real: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Σ_d λ_d L_d with the non-saturating logistic loss: D's side when `real` is given, else G's.
+    Returns the loss and each discriminator's real logits (D's side) for ADA's heuristic."""
+    total, real_logits = 0.0, {}
+    for name, d in discriminators.items():
+        if real is None:
+            total = total + weights[name] * F.softplus(-d(fake)).mean()
+            continue
+        logits = d(real)
+        real_logits[name] = logits
+        total = total + weights[name] * (F.softplus(d(fake)).mean() + F.softplus(-logits).mean())
+    return total, real_logits
+
+
+class GanTraining:
+    """The networks, optimisers and augmentation of one run, and its training step (module docstring)."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device, world: int = 1) -> None:
+        self.args, self.device = args, device
+        G, D = networks()
+        if args.init_from is not None and not (args.run_dir / "state.safetensors").is_file():
+            init_from_export(args.init_from, G, D)
+        self.G, self.D = G.to(device), D.to(device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        c = args.r1_every / (args.r1_every + 1)  # the lazy-regularisation correction of D's Adam
+        self.modules: dict[str, nn.Module] = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+        self.opts = {"G": torch.optim.Adam(self.G.parameters(), lr=args.lr, betas=(0.0, 0.99)),
+                     "D": torch.optim.Adam(self.D.parameters(), lr=args.lr * c, betas=(0.0, 0.99**c))}
+        self.discs: dict[str, nn.Module] = {"D": self.D}
+        self.weights = {"D": 1.0}
+        if args.va_weight > 0:
+            d_va = vision_aided_discriminator(args.zoo, args.va_stages, device)
+            self.modules["D_va"], self.discs["D_va"], self.weights["D_va"] = d_va, d_va, args.va_weight
+            self.opts["D_va"] = torch.optim.Adam(d_va.heads.parameters(), lr=args.lr, betas=(0.0, 0.99))
+        self.augment = AdaptiveAugment(args.ada_target, args.ada_kimg) if args.augment == "ada" else diff_augment
+        self.bf16 = use_bf16(args.precision, device)
+        self.G_train = DistributedDataParallel(self.G) if world > 1 else self.G
+        self.trained = {k: DistributedDataParallel(d) if world > 1 else d for k, d in self.discs.items()}
+        self.per_rank = args.batch // world
+        self.ema_beta = 0.5 ** (args.batch / (args.ema_kimg * 1000))
+        self.r_t = float("nan")
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def fakes(self) -> torch.Tensor:
+        a = self.args
+        return sample_fakes(self.G_train, self.per_rank, a.mix_prob, self.G.num_ws, self.G.z_dim, self.device)
+
+    def _discriminators_trainable(self, flag: bool) -> None:
+        for k in self.discs:
+            for group in self.opts[k].param_groups:
+                for p in group["params"]:
+                    p.requires_grad_(flag)
+
+    def step(self, real: torch.Tensor, step: int) -> tuple[float, float, float]:
+        """One D step (with lazy R1 every r1_every steps), one G step, the EMA.  -> (D loss, G loss, R1)"""
+        a, aug = self.args, self.augment
+        # 1. discriminators: logistic loss on augmented reals and fakes
+        with torch.no_grad(), self.autocast():
+            fake = self.fakes()
+        with self.autocast():
+            d_loss, real_logits = adversarial_losses(self.trained, self.weights, aug(fake.float()), aug(real))
+        for k in self.discs:
+            self.opts[k].zero_grad(set_to_none=True)
+        d_loss.backward()
+        if isinstance(aug, AdaptiveAugment):
+            observed = aug.observe(real_logits["D"], a.batch)
+            self.r_t = self.r_t if observed is None else observed
+        r1 = torch.zeros(())
+        if step % a.r1_every == 0:  # lazy R1 on D's augmented reals, in float32
+            real_r1 = real.detach().requires_grad_(True)
+            logits = self.trained["D"](aug(real_r1))
+            (grad,) = torch.autograd.grad(logits.sum(), real_r1, create_graph=True)
+            r1 = grad.square().sum((1, 2, 3)).mean()
+            (r1 * (a.r1_gamma / 2) * a.r1_every).backward()
+        for k in self.discs:
+            self.opts[k].step()
+        # 2. generator: non-saturating loss through the same augmentation (the discriminators need no gradient)
+        self._discriminators_trainable(False)
+        with self.autocast():
+            g_loss, _ = adversarial_losses(self.trained, self.weights, aug(self.fakes().float()), None)
+        self.opts["G"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opts["G"].step()
+        self._discriminators_trainable(True)
+        # 3. EMA generator and the running mean of w
+        with torch.no_grad():
+            w = self.G.mapping(torch.randn(self.per_rank, self.G.z_dim, device=self.device))
+            self.G.w_avg.lerp_(w.mean(0), 1 - 0.995)
+            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                p_ema.lerp_(p, 1 - self.ema_beta)
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+        return d_loss.item(), g_loss.item(), r1.item()
+
+
 def train(args: argparse.Namespace) -> None:
     rank, world, device = setup_distributed(args.device)
     torch.manual_seed(args.seed + rank)
     data = load_emojibench()
     reals = data.tensor(data.google[data.indices("train")]).to(device)  # [N, 3, 64, 64]
-    G, D = networks()
-    G, D = G.to(device), D.to(device)
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    c = args.r1_every / (args.r1_every + 1)
-    opt_g = torch.optim.Adam(G.parameters(), lr=args.lr, betas=(0.0, 0.99))
-    opt_d = torch.optim.Adam(D.parameters(), lr=args.lr * c, betas=(0.0, 0.99**c))
-    meta = load_state(args.run_dir, {"G": G, "D": D, "G_ema": G_ema}, {"G": opt_g, "D": opt_d}) or {
+    run = GanTraining(args, device, world)
+    meta = load_state(args.run_dir, run.modules, run.opts) or {
         "step": 0, "kimg": 0.0, "seconds": 0.0, "args": {k: str(v) for k, v in vars(args).items()}}
+    adaptive = isinstance(run.augment, AdaptiveAugment)
+    if adaptive:
+        run.augment.p = meta.get("ada_p", 0.0)
     if rank == 0:
         print(f"{'resuming at step ' + str(meta['step']) if meta['step'] else 'starting'}: {len(reals)} reals, "
-              f"G {sum(p.numel() for p in G.parameters()) / 1e6:.2f} M, D {sum(p.numel() for p in D.parameters()) / 1e6:.2f} M "
-              f"params, world {world}", flush=True)
-    G_train = DistributedDataParallel(G) if world > 1 else G
-    D_train = DistributedDataParallel(D) if world > 1 else D
-    per_rank = args.batch // world
-    ema_beta = 0.5 ** (args.batch / (args.ema_kimg * 1000))
+              f"G {sum(p.numel() for p in run.G.parameters()) / 1e6:.2f} M, "
+              f"D {sum(p.numel() for p in run.D.parameters()) / 1e6:.2f} M params, world {world}, "
+              f"{'bf16 autocast' if run.bf16 else 'fp32'}, augment {args.augment}, vision-aided λ {args.va_weight}",
+              flush=True)
     log = open(args.run_dir / "log.txt", "a") if rank == 0 else None
-    stats, t_last, step0 = [], time.time(), meta["step"]
+    stats, t_last, step0, wall_start = [], time.time(), meta["step"], time.time()
     while meta["kimg"] < args.kimg:
-        step = meta["step"]
-        # 1. discriminator: logistic loss on augmented reals and fakes
-        real = reals[torch.randint(len(reals), (per_rank,), device=device)]
-        with torch.no_grad():
-            fake = sample_fakes(G_train, per_rank, args.mix_prob, G.num_ws, G.z_dim, device)
-        d_loss = F.softplus(D_train(diff_augment(fake))).mean() + F.softplus(-D_train(diff_augment(real))).mean()
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        r1 = torch.zeros(())
-        if step % args.r1_every == 0:  # lazy R1 on the un-augmented reals
-            real_r1 = real.detach().requires_grad_(True)
-            logits = D_train(diff_augment(real_r1))
-            (grad,) = torch.autograd.grad(logits.sum(), real_r1, create_graph=True)
-            r1 = grad.square().sum((1, 2, 3)).mean()
-            (r1 * (args.r1_gamma / 2) * args.r1_every).backward()
-        opt_d.step()
-        # 2. generator: non-saturating loss through the same augmentation (D's weights need no gradient)
-        D.requires_grad_(False)
-        fake = sample_fakes(G_train, per_rank, args.mix_prob, G.num_ws, G.z_dim, device)
-        g_loss = F.softplus(-D_train(diff_augment(fake))).mean()
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        D.requires_grad_(True)
-        # 3. EMA generator and the running mean of w
-        with torch.no_grad():
-            w = G.mapping(torch.randn(per_rank, G.z_dim, device=device))
-            G.w_avg.lerp_(w.mean(0), 1 - 0.995)
-            for p_ema, p in zip(G_ema.parameters(), G.parameters()):
-                p_ema.lerp_(p, 1 - ema_beta)
-            for b_ema, b in zip(G_ema.buffers(), G.buffers()):
-                b_ema.copy_(b)
+        if args.max_minutes is not None and time.time() - wall_start > 60 * args.max_minutes:
+            break
+        real = reals[torch.randint(len(reals), (run.per_rank,), device=device)]
+        stats.append(run.step(real, meta["step"]))
         meta["step"] += 1
         meta["kimg"] += args.batch / 1000
-        stats.append((d_loss.item(), g_loss.item(), r1.item()))
-        # 4. progress, samples and resumable state
+        if adaptive:
+            meta["ada_p"] = run.augment.p
+        # progress, samples and resumable state
         if rank == 0 and (meta["step"] % args.log_every == 0 or meta["kimg"] >= args.kimg):
             now = time.time()
             meta["seconds"] += now - t_last
             sec_step = (now - t_last) / max(1, meta["step"] - step0)
             t_last, step0 = now, meta["step"]
-            d, g, r = np.mean(stats, 0)
+            d, g, _ = np.mean(stats, 0)
             r1_mean = np.mean([s[2] for s in stats if s[2] > 0] or [0.0])
-            line = (f"step {meta['step']:6d}  kimg {meta['kimg']:7.2f}  D {d:.3f}  G {g:.3f}  R1 {r1_mean:.4f}  "
+            ada = f"  p {run.augment.p:.3f}  r_t {run.r_t:.2f}" if adaptive else ""
+            line = (f"step {meta['step']:6d}  kimg {meta['kimg']:7.2f}  D {d:.3f}  G {g:.3f}  R1 {r1_mean:.4f}{ada}  "
                     f"{sec_step:.2f} s/step  {meta['seconds'] / 3600:.2f} h")
             print(line, flush=True)
             log.write(line + "\n")
             log.flush()
             stats = []
         if rank == 0 and (meta["step"] % args.ckpt_every == 0 or meta["kimg"] >= args.kimg):
-            save_state(args.run_dir, {"G": G, "D": D, "G_ema": G_ema}, {"G": opt_g, "D": opt_d}, meta)
-            sample_grid(G_ema, args.run_dir / "samples_latest.png")
+            save_state(args.run_dir, run.modules, run.opts, meta)
+            sample_grid(run.G_ema, args.run_dir / "samples_latest.png")
+    if rank == 0:
+        meta["seconds"] += time.time() - t_last
+        save_state(args.run_dir, run.modules, run.opts, meta)
+        sample_grid(run.G_ema, args.run_dir / "samples_latest.png")
     if world > 1:
         dist.destroy_process_group()
 
@@ -181,8 +305,8 @@ def export(args: argparse.Namespace) -> None:
     record = {"meta": meta, "command": "python -m train.generator --export"}
     use_half, err = save_network(G_ema, EXPORT_DIR / "generator", lambda g: g.synthesis(ws), 2 / 255, record)
     d_half, d_err = save_network(D, EXPORT_DIR / "discriminator", lambda d: d(G_ema.synthesis(ws)), 1e-2, {"meta": meta})
-    sample_grid(G_ema, EXPORT_DIR / "generator" / "samples.png")
-    sample_grid(G_ema, EXPORT_DIR / "generator" / "samples_psi07.png", psi=0.7)
+    sample_grid(G_ema, EXPORT_DIR / "generator" / "samples.png", rows=8)
+    sample_grid(G_ema, EXPORT_DIR / "generator" / "samples_psi07.png", rows=8, psi=0.7)
     _write_card(EXPORT_DIR / "generator" / "README.md", meta, use_half, err)
     (EXPORT_DIR / "discriminator" / "README.md").write_text(
         f"# emoji64 discriminator\n\nThe residual StyleGAN2 discriminator (minibatch stddev) trained with the emoji64 "
