@@ -29,10 +29,11 @@ from pathlib import Path
 
 import torch
 
-from pipelines.adapt_oneshot import OneShotSettings, adapt_oneshot
+from pipelines.adapt_oneshot import OneShotSettings, adapt_from_reference
 from pipelines.adapt_text import TextAdaptSettings, adapt_text
 from pipelines.clip_loss import DirectionalLoss, clip_towers
 from pipelines.domain import AdaptedDomain
+from pipelines.inversion import InversionNetworks
 from pipelines.metrics import mse, paired_bootstrap
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import open_zoo
@@ -126,22 +127,19 @@ def run(iterations: int, n_images: int, seed: int, lrs: list[float]) -> dict:
     with torch.no_grad():
         w_ref = e4e(reference)
         rows["unadapted"]["reference_mse"] = mse(g.synthesis(w_ref).clamp(-1, 1), reference).item()
-    start = None
-    if zoo.available("refinestyle_2s"):
-        with torch.no_grad():
-            _, start = zoo.load("refinestyle_2s")(torch.cat([reference, g.synthesis(w_ref).clamp(-1, 1)], dim=1))
+    nets = InversionNetworks.from_zoo(zoo)
     trainers = {f"text {m}": lambda lr, m=m: adapt_text(g, towers, TextAdaptSettings(SOURCE, TARGET, m, iterations,
                                                                                    lr=lr, seed=seed), zoo="emoji64")
                 for m in ("tokens", "full")}
 
-    def oneshot(lr: float, method: str, init=None) -> AdaptedDomain:
-        return adapt_oneshot(g, reference, w_ref, judge.features, judge.perceptual_distance,
-                             OneShotSettings(method=method, iterations=iterations, lr=lr, seed=seed), start=init,
-                             zoo="emoji64", identity=judge.identity)
+    def oneshot(lr: float, method: str, init: bool = False) -> AdaptedDomain:
+        return adapt_from_reference(nets, judge, reference,
+                                    OneShotSettings(method=method, iterations=iterations, lr=lr, seed=seed), init,
+                                    zoo="emoji64")
 
     trainers |= {f"one-shot {m}": lambda lr, m=m: oneshot(lr, m) for m in ("tokens", "full")}
-    if start is not None:
-        trainers["one-shot tokens, init from inversion"] = lambda lr: oneshot(lr, "tokens", start)
+    if nets.refinestyle_2s is not None:
+        trainers["one-shot tokens, init from inversion"] = lambda lr: oneshot(lr, "tokens", True)
 
     for name, train in trainers.items():
         best = None

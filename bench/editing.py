@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 from pipelines.editing import Edit, apply_edit, sigma_unit
-from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings, available_methods, invert, render
+from pipelines.inversion import InversionNetworks, InversionSettings, invert, render
+from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.metrics import mse
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.tuning import TuningSettings
@@ -33,6 +34,7 @@ from train.augment import random_homographies, warp
 from train.data_emoji import load_emojibench
 from train.directions import CANDIDATES, head_score
 
+from .inversion import runnable_methods
 from .report import add_inversion_arguments, inversion_settings, publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "editing.json"
@@ -97,19 +99,18 @@ def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings) -
     nets = InversionNetworks.from_zoo(zoo)
     judge = zoo.load("perceptual")
     directions = zoo.load("directions")
-    reasons = available_methods(nets)
-    methods = [m for m in METHODS if not reasons[m]]
+    methods, missing = runnable_methods(nets)
     edits = direction_edits(nets.generator, directions)
     idx = data.indices("test")[:n_images]
     splits = {"google_test": data.tensor(data.google[idx]), "twitter_test": data.tensor(data.twitter[idx])}
     start = time.time()
     result: dict = {"images": len(idx), "edits": {k: list(v) for k, v in edits.items()},
-                    "missing": {m: why for m, why in reasons.items() if why}, "splits": {}}
+                    "missing": missing, "splits": {}}
     for split, images in splits.items():
         totals: dict = {}
         for i in range(len(images)):
             target = images[i : i + 1]
-            results = invert(nets, target, methods, settings, seed=i, tuning=tuning)
+            results = invert(nets, target, methods, InversionSettings(settings, tuning), seed=i)
             per_image = edit_scores(nets, judge, results, target, directions, edits)
             if "gradstyle" in methods:
                 grad = [r for r in results if r.method == "gradstyle"]

@@ -2,7 +2,7 @@
 
     python -m bench.inversion [--images 48] [--readme]     # tables, bench/results/inversion.json
 
-- main table: for each method (pipelines/inversion.py) on the first --images emoji of the Google
+- main table: for each registered method (pipelines/methods/) on the first --images emoji of the Google
   test split (in-domain) and on the Twitter renderings of the same emoji (out-of-domain): MSE,
   SSIM, the zoo's perceptual distance, ID cosine, trainable parameters of the method and CPU
   milliseconds per image (one thread per image, as the app runs them);
@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings, available_methods, invert
+from pipelines.inversion import InversionNetworks, InversionSettings, available_methods, invert, lookup
+from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.tuning import TuningSettings, locality_drift
 from pipelines.zoo import ASSETS, open_zoo
@@ -41,38 +42,17 @@ RESULTS = Path(__file__).resolve().parent / "results" / "inversion.json"
 METRICS = ("mse", "ssim", "perceptual", "id")
 
 
-def method_parameters(nets: InversionNetworks, method: str, settings: OptimisationSettings,
-                      tuning: TuningSettings) -> int:
-    """Trainable parameters a method brings (encoders, modules, or per-image variables)."""
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    g = nets.generator
-    convs = g.synthesis.convs
-    layers = settings.layers if settings.layers is not None else range(len(convs))
-    if method == "e4e":
-        return count(nets.e4e)
-    if method == "refinestyle_1s":
-        return count(nets.refinestyle_1s)
-    if method == "refinestyle_2s":
-        return count(nets.e4e) + count(nets.refinestyle_2s)
-    if method == "gradstyle":
-        return count(nets.e4e) + count(nets.gradstyle)
-    if method == "refinestyle_opt":  # per image: W+ and the rank-L factors with their scalings
-        return g.num_ws * g.w_dim + sum(settings.rank * (convs[i].conv.in_channels + convs[i].conv.out_channels + 2)
-                                        for i in layers)
-    tuned = tuning.layers if tuning.layers is not None else range(len(convs))
-    if method == "pti":  # per image: every tuned kernel
-        return sum(convs[i].conv.weight.numel() for i in tuned)
-    dims = sorted({convs[i].conv.in_channels * 9 for i in tuned})  # gani: modules shared by C_in, a step per layer
-    h = tuning.gani_hidden
-    return sum(tuning.gani_blocks * (2 * d * h + h + 1) for d in dims) + len(list(tuned))
+def runnable_methods(nets: InversionNetworks) -> tuple[list[str], dict[str, str]]:
+    """The registered methods these networks can run, in registry order, and the others with the reason."""
+    reasons = available_methods(nets)
+    return [m for m, why in reasons.items() if not why], {m: why for m, why in reasons.items() if why}
 
 
-def evaluate(nets: InversionNetworks, images: torch.Tensor, methods: list[str], settings: OptimisationSettings,
-             tuning: TuningSettings) -> dict:
+def evaluate(nets: InversionNetworks, images: torch.Tensor, methods: list[str], settings: InversionSettings) -> dict:
     """Mean metrics and ms per image for each method over images [N, 3, R, R]."""
     sums = {m: dict.fromkeys((*METRICS, "ms"), 0.0) for m in methods}
     for i in range(len(images)):
-        for r in invert(nets, images[i : i + 1], methods, settings, seed=i, tuning=tuning):
+        for r in invert(nets, images[i : i + 1], methods, settings, seed=i):
             for k in METRICS:
                 sums[r.method][k] += r.metrics[k]
             sums[r.method]["ms"] += 1000 * r.seconds
@@ -88,7 +68,7 @@ def ablation_rows(nets: InversionNetworks, images: torch.Tensor) -> dict:
         enc = RefineStyleEncoder.from_pretrained(folder).eval()
         method = "refinestyle_1s" if enc.predict_w else "refinestyle_2s"  # a two-stage row refines e4e's code
         trial = InversionNetworks(nets.generator, nets.loss, e4e=nets.e4e, **{method: enc})
-        scores = evaluate(trial, images, [method], OptimisationSettings(), TuningSettings())
+        scores = evaluate(trial, images, [method], InversionSettings())
         info = json.loads((folder / "training.json").read_text())
         rows[folder.parent.name.removeprefix("ablation_")] = scores[method] | {
             "stage": 1 if enc.predict_w else 2, "steps": info["meta"]["step"], "rank": enc.rank,
@@ -123,7 +103,7 @@ def locality_table(nets: InversionNetworks, images: torch.Tensor, tuning: Tuning
     for method in ("gani", "pti"):
         gains, drifts = [], []
         for i in range(len(images)):
-            e4e, tuned = invert(nets, images[i : i + 1], ["e4e", method], seed=i, tuning=tuning)
+            e4e, tuned = invert(nets, images[i : i + 1], ["e4e", method], InversionSettings(tuning), seed=i)
             gains.append(e4e.metrics["mse"] - tuned.metrics["mse"])
             drifts.append(locality_drift(nets.generator, tuned.weight_deltas, nets.loss.perceptual, n=200))
         out[method] = {"steps": tuning.steps, "mse_gain": sum(gains) / len(gains), "drift": sum(drifts) / len(drifts)}
@@ -137,7 +117,7 @@ def gani_sweep(nets: InversionNetworks, images: torch.Tensor, counts: list[int],
         settings = TuningSettings(**(vars(tuning) | {"steps": steps}))
         mse_sum = drift_sum = seconds = 0.0
         for i in range(len(images)):
-            (r,) = invert(nets, images[i : i + 1], ["gani"], seed=i, tuning=settings)
+            (r,) = invert(nets, images[i : i + 1], ["gani"], InversionSettings(settings), seed=i)
             mse_sum += r.metrics["mse"]
             seconds += r.seconds
             drift_sum += locality_drift(nets.generator, r.weight_deltas, nets.loss.perceptual, n=200)
@@ -152,19 +132,19 @@ def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings, l
     zoo = open_zoo("emoji64")
     data = load_emojibench()
     nets = InversionNetworks.from_zoo(zoo)
-    reasons = available_methods(nets)
-    methods = [m for m in METHODS if not reasons[m]]
+    methods, missing = runnable_methods(nets)
+    both = InversionSettings(settings, tuning)
     idx = data.indices("test")[:n_images]
     splits = {"google_test": data.tensor(data.google[idx]), "twitter_test": data.tensor(data.twitter[idx])}
     start = time.time()
     result: dict = {"images": len(idx), "settings": vars(settings), "tuning": vars(tuning),
-                    "missing": {m: why for m, why in reasons.items() if why},
-                    "parameters": {m: method_parameters(nets, m, settings, tuning) for m in methods}}
-    result["splits"] = {name: evaluate(nets, images, methods, settings, tuning) for name, images in splits.items()}
+                    "missing": missing,
+                    "parameters": {m: lookup(m).parameters(nets, both.of(lookup(m))) for m in methods}}
+    result["splits"] = {name: evaluate(nets, images, methods, both) for name, images in splits.items()}
     result["ablation"] = ablation_rows(nets, splits["twitter_test"])
-    if not reasons["gradstyle"]:
+    if "gradstyle" in methods:
         result["gradstyle_ablation"] = gradstyle_ablation(nets, splits["twitter_test"])
-    if not reasons["gani"]:
+    if "gani" in methods:
         result["locality"] = locality_table(nets, splits["twitter_test"][:locality_images], tuning)
         if sweep:
             result["gani_sweep"] = gani_sweep(nets, splits["twitter_test"][:locality_images], sweep, tuning)
@@ -213,10 +193,11 @@ def table(r: dict) -> str:
 
 
 def write_cards(r: dict) -> None:
-    """Put each shipped network's rows of the main table into its model card (block `metrics`)."""
-    for method in ("e4e", "refinestyle_1s", "refinestyle_2s", "gradstyle"):
+    """Put each method's rows of the main table into the model card of the network it is named after
+    (block `metrics`), where the zoo ships one."""
+    for method in r["splits"]["google_test"]:
         card = ASSETS / "zoo" / "emoji64" / method / "README.md"
-        if not card.is_file() or method not in r["splits"]["google_test"]:
+        if not card.is_file():
             continue
         text = card.read_text()
         if "<!-- bench:metrics -->" not in text:

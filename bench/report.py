@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pipelines.inversion import OptimisationSettings
+from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.tuning import TuningSettings
 
 from .readme import update_readme_block

@@ -11,7 +11,8 @@ kernel deltas for every conv layer) are trained with the generator frozen under
   and the frozen G(w_mix). Without it, the lr at which the tokens reconstruct I_r (1e-3) turns
   every emoji into I_r (EmojiBench: ID to the source 0.23).
 Tokens can start from the two-stage inverter's P̂, Q̂ for I_r (RefineStyle Fig. 8) instead of
-from zero. The generator is never modified in place.
+from zero. The generator is never modified in place. `adapt_from_reference` is the whole use
+case (invert I_r, optionally take its two-stage residuals, adapt); `adapt_oneshot` the training.
 """
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ from nets.modconv import LowRankFactors
 from nets.stylegan2 import Generator
 
 from .domain import AdaptedDomain, DomainParameters, check_schedule, generator_signature
+from .inversion import InversionNetworks, invert_for_domain
+from .jobs import Cancel, Progress
 from .losses import sliced_wasserstein
+from .methods.refinestyle_2s import two_stage_residuals
 from .metrics import mse
 
-Progress = Callable[[float, str], None]
 Features = Callable[[Tensor], list[Tensor]]
 
 
@@ -61,7 +64,7 @@ def style_loss(features: Features, images: Tensor, reference_feats: list[Tensor]
 
 def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Features, perceptual,
                   s: OneShotSettings, start: dict[int, LowRankFactors] | None = None,
-                  progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
+                  progress: Progress | None = None, cancel: Cancel | None = None,
                   zoo: str = "", identity: Callable[[Tensor], Tensor] | None = None) -> AdaptedDomain:
     """reference [1, 3, R, R], w_ref [1, num_ws, w_dim] (its inversion) -> the adapted domain."""
     if reference.shape != (1, 3, g.size, g.size):
@@ -72,8 +75,8 @@ def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Feat
         raise ValueError(f"style_from must be in 1..{g.num_ws - 1}, got {style_from}")
     if s.id_weight > 0 and identity is None:
         raise ValueError("id_weight > 0 needs the zoo's identity network")
-    torch.manual_seed(s.seed)
-    gen = torch.Generator().manual_seed(s.seed)
+    gen = torch.Generator().manual_seed(s.seed)  # the sliced Wasserstein projections
+    content = torch.Generator().manual_seed(s.seed)  # the content codes of w_mix
     params = DomainParameters.create(g, s.method, s.layers, s.rank, s.scaling_init, s.seed, start)
     opt = torch.optim.Adam(params.parameters(), lr=s.lr)
     with torch.no_grad():
@@ -83,7 +86,7 @@ def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Feat
         if cancel is not None and cancel():
             break
         with torch.no_grad():
-            w_content = g.broadcast(g.mapping(torch.randn(s.batch, g.z_dim, device=reference.device)))
+            w_content = g.broadcast(g.mapping(torch.randn(s.batch, g.z_dim, generator=content).to(reference.device)))
             w_mix = torch.cat([w_content[:, :style_from], w_ref[:, style_from:].expand(s.batch, -1, -1)], dim=1)
             source_id = identity(g.synthesis(w_mix)) if s.id_weight > 0 else None  # [B, D]
         recon = params.render(g, w_ref)
@@ -108,3 +111,20 @@ def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Feat
             "seconds": time.perf_counter() - t0, "reference_mse": recon_mse,
             "loss_first": history[0] if history else None, "loss_last": history[-1] if history else None}
     return params.freeze(info)
+
+
+def adapt_from_reference(nets: InversionNetworks, judge, reference: Tensor, s: OneShotSettings,
+                         init_from_inversion: bool = False, progress: Progress | None = None,
+                         cancel: Cancel | None = None, zoo: str = "") -> AdaptedDomain:
+    """One-shot adaptation to reference [1, 3, R, R]: its code w_r from `invert_for_domain` (e4e,
+    else a W+ fit); with init_from_inversion, tokens start from the two-stage inverter's P̂, Q̂
+    for (I_r, G(w_r)). `judge` gives the style features and the perceptual distance, the
+    reconstruction loss's identity the content term."""
+    inverted = invert_for_domain(nets, reference)
+    start = None
+    if init_from_inversion and s.method == "tokens":
+        if nets.refinestyle_2s is None:
+            raise ValueError("This zoo has no two-stage RefineStyle inverter; untick the initialisation.")
+        start = two_stage_residuals(nets, reference, inverted.ws)
+    return adapt_oneshot(nets.generator, reference, inverted.ws, judge.features, judge.perceptual_distance, s, start,
+                         progress, cancel, zoo, identity=nets.loss.identity)

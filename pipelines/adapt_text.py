@@ -9,7 +9,6 @@ never modified in place, so a cancelled run leaves nothing behind but its partia
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -18,8 +17,8 @@ from nets.stylegan2 import Generator
 
 from .clip_loss import ClipTower, DirectionalLoss
 from .domain import AdaptedDomain, DomainParameters, check_schedule, generator_signature
+from .jobs import Cancel, Progress
 
-Progress = Callable[[float, str], None]
 
 
 GRAD_CLIP = 1.0  # max gradient norm per iteration
@@ -41,13 +40,13 @@ class TextAdaptSettings:
 
 
 def adapt_text(g: Generator, towers: list[ClipTower], s: TextAdaptSettings, progress: Progress | None = None,
-               cancel: Callable[[], bool] | None = None, zoo: str = "") -> AdaptedDomain:
+               cancel: Cancel | None = None, zoo: str = "") -> AdaptedDomain:
     """Train tokens (or kernel deltas) so that G moves from `source` towards `target`."""
     check_schedule(s.iterations, s.lr)
     if not 1 <= s.batch <= 64:
         raise ValueError(f"batch must be in 1..64, got {s.batch}")
     loss_fn = DirectionalLoss(towers, s.source, s.target)  # checks the prompts
-    torch.manual_seed(s.seed)
+    gen = torch.Generator().manual_seed(s.seed)  # the batches' z
     params = DomainParameters.create(g, s.method, s.layers, s.rank, s.scaling_init, s.seed)
     opt = torch.optim.Adam(params.parameters(), lr=s.lr)
     history, start, done = [], time.perf_counter(), 0
@@ -55,7 +54,7 @@ def adapt_text(g: Generator, towers: list[ClipTower], s: TextAdaptSettings, prog
         if cancel is not None and cancel():
             break
         with torch.no_grad():
-            z = torch.randn(s.batch, g.z_dim, device=g.w_avg.device)
+            z = torch.randn(s.batch, g.z_dim, generator=gen).to(g.w_avg.device)
             ws = g.broadcast(g.truncate(g.mapping(z), s.truncation))
             frozen = g.synthesis(ws)
         loss = loss_fn(params.render(g, ws), frozen)

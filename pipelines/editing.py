@@ -1,6 +1,7 @@
 """Editing an inversion result with InterFaceGAN, GANSpace or StyleSpace, the way its method keeps details.
 
-One entry point, `apply_edit(nets, result, directions, edit)`:
+`apply_edit(nets, result, directions, edit)` edits one inversion result; each method's renderer
+(pipelines/methods/) keeps its details:
 - e4e: the edited W+;
 - RefineStyle (one-stage, two-stage, optimisation): the edited W+ with the same residuals ΔW
   (RefineStyle §4.3: the residuals carry the details, the code carries the attributes);
@@ -8,18 +9,25 @@ One entry point, `apply_edit(nets, result, directions, edit)`:
   features before Gate & Fusion adds them;
 - GaNI and PTI: the edited W+ through the tuned generator (the same kernel deltas).
 StyleSpace edits move one style channel instead of the code; every method renders them the same way.
+
+`edit(nets, target, directions, settings)` is the whole use case: invert an image with each
+method (through an `InversionCache`), apply one edit in units of the direction's σ, render a
+strength sweep, and score identity.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from .directions import DirectionSet
-from .inversion import InversionNetworks, InversionResult, render
+from .inversion import InversionCache, InversionNetworks, InversionResult, InversionSettings, render
+from .jobs import Cancel, Progress
 
 FAMILIES = ("interfacegan", "ganspace", "stylespace")
+SWEEP = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)  # σ
 
 
 @dataclass(frozen=True)
@@ -85,3 +93,56 @@ def sigma_unit(g, directions: DirectionSet, family: str, direction: str | int, s
     with torch.no_grad():
         w = g.mapping(torch.randn(samples, g.z_dim, generator=torch.Generator().manual_seed(1)).to(g.w_avg))
         return (w @ directions.interfacegan[direction].vector[0].to(w)).std().item()
+
+
+@dataclass(frozen=True)
+class EditSettings:
+    """One edit request: the methods that invert the image, the edit (strength in σ of the direction;
+    GANSpace layers first..last), the sweep strengths in σ, and the inversion settings."""
+
+    methods: tuple[str, ...]
+    family: str
+    direction: str | int
+    sigmas: float = 2.0
+    first: int = 0
+    last: int = -1
+    sweep: tuple[float, ...] = SWEEP
+    inversion: InversionSettings = field(default_factory=InversionSettings)
+
+
+@dataclass
+class EditResult:
+    """One method's edit of the image: the edited image, the sweep, identity scores and seconds."""
+
+    inversion: InversionResult
+    image: Tensor  # [1, 3, R, R] in [-1, 1]
+    sweep: list[Tensor]  # one [1, 3, R, R] per sweep strength
+    metrics: dict[str, float]  # id_to_input: cos(edited, input); id_kept: cos(edited, reconstruction)
+    seconds: float  # the edit alone (the inversion's seconds are in `inversion`)
+
+
+def edit(nets: InversionNetworks, target: Tensor, directions: DirectionSet, settings: EditSettings, seed: int = 0,
+         progress: Progress | None = None, cancel: Cancel | None = None, cache: InversionCache | None = None
+         ) -> list[EditResult]:
+    """Invert target [1, 3, R, R] with each method (cached), then edit, sweep and score each result."""
+    # 1. check inputs: the direction exists and has a σ
+    unit = sigma_unit(nets.generator, directions, settings.family, settings.direction)
+    one = Edit(settings.family, settings.direction, settings.sigmas * unit, settings.first, settings.last)
+    # 2. invert
+    cache = cache or InversionCache()
+    results = cache.invert(nets, target, list(settings.methods), settings.inversion, seed, progress, cancel)
+    # 3. edit, sweep, score
+    out = []
+    with torch.no_grad():
+        ident = nets.loss.identity
+        target_id = ident(target)
+        for r in results:
+            start = time.perf_counter()
+            edited = apply_edit(nets, r, directions, one)
+            seconds = time.perf_counter() - start
+            sweep = strength_sweep(nets, r, directions, one, [k * unit for k in settings.sweep])
+            edited_id = ident(edited)
+            metrics = {"id_to_input": (edited_id * target_id).sum().item(),
+                       "id_kept": (edited_id * ident(r.image)).sum().item()}
+            out.append(EditResult(r, edited, sweep, metrics, seconds))
+    return out

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -10,7 +9,7 @@ from torch import Tensor
 
 from nets.stylegan2 import Generator
 
-Progress = Callable[[float, str], None]
+from .jobs import Progress
 
 
 @dataclass

@@ -29,10 +29,10 @@ from nets.emojinet import cosine_feature_distance
 from nets.gani import GradientAdjusters
 from nets.stylegan2 import Generator
 
+from .jobs import Cancel, Progress
 from .losses import ReconstructionLoss
 from .metrics import mse
 
-Progress = Callable[[float, str], None]
 Features = Callable[[Tensor], list[Tensor]]
 WeightDeltas = dict[int, Tensor]
 
@@ -67,7 +67,7 @@ def locality_loss(g: Generator, ws: Tensor, deltas: WeightDeltas, perceptual, mi
     return (mse(after, before) + perceptual(after, before)).mean()
 
 
-def _tuned_layers(g: Generator, layers: list[int] | None) -> list[int]:
+def tuned_layers(g: Generator, layers: list[int] | None) -> list[int]:
     return list(range(len(g.synthesis.convs))) if layers is None else list(layers)
 
 
@@ -91,13 +91,15 @@ def _objective(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLos
 
 
 def tune_pti(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss, s: TuningSettings,
-             progress: Progress | None = None) -> WeightDeltas:
+             progress: Progress | None = None, cancel: Cancel | None = None) -> WeightDeltas:
     """PTI: Adam on the kernel deltas themselves.  ws [1, num_ws, w_dim], target [1, 3, R, R]."""
     objective = _objective(g, ws, target, loss, s, None)
     convs = g.synthesis.convs
-    deltas = {i: torch.zeros_like(convs[i].conv.weight, requires_grad=True) for i in _tuned_layers(g, s.layers)}
+    deltas = {i: torch.zeros_like(convs[i].conv.weight, requires_grad=True) for i in tuned_layers(g, s.layers)}
     opt = torch.optim.Adam(deltas.values(), lr=s.pti_lr)
     for step in range(s.steps):
+        if cancel is not None and cancel():
+            break
         total, err = objective(deltas)
         opt.zero_grad(set_to_none=True)
         total.backward()
@@ -124,9 +126,10 @@ def kernel_gradients(g: Generator, ws: Tensor, target: Tensor, loss: Reconstruct
 
 
 def tune_gani(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss, s: TuningSettings,
-              parsing: Features | None = None, seed: int = 0, progress: Progress | None = None) -> WeightDeltas:
+              parsing: Features | None = None, seed: int = 0, progress: Progress | None = None,
+              cancel: Cancel | None = None) -> WeightDeltas:
     """GaNI: optimise the modules M so that θ + M(∇θ L) reconstructs the target.  -> ΔW per layer"""
-    layers = _tuned_layers(g, s.layers)
+    layers = tuned_layers(g, s.layers)
     grads = kernel_gradients(g, ws, target, loss, layers, parsing, s.parsing)
     torch.manual_seed(seed)
     adjusters = GradientAdjusters({i: g.synthesis.convs[i].conv.in_channels for i in layers}, s.gani_blocks,
@@ -135,6 +138,8 @@ def tune_gani(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss
     objective = _objective(g, ws, target, loss, s, parsing)
     opt = torch.optim.Adam(adjusters.parameters(), lr=s.gani_lr)
     for step in range(s.steps):
+        if cancel is not None and cancel():
+            break
         total, err = objective(adjusters(grads))
         opt.zero_grad(set_to_none=True)
         total.backward()

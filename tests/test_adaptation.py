@@ -4,14 +4,18 @@ from __future__ import annotations
 import pytest
 import torch
 
+from nets.e4e import E4EEncoder
 from nets.emoji_clip import EmojiClip
 from nets.emojinet import EmojiNet
+from nets.refinestyle import RefineStyleEncoder
 from nets.stylegan2 import Generator
-from pipelines.adapt_oneshot import OneShotSettings, adapt_oneshot
+from pipelines.adapt_oneshot import OneShotSettings, adapt_from_reference, adapt_oneshot
 from pipelines.adapt_text import TextAdaptSettings, adapt_text
 from pipelines.clip_loss import DirectionalLoss, clip_towers
 from pipelines.clip_text import tokenize
 from pipelines.domain import AdaptedDomain, DomainParameters
+from pipelines.inversion import InversionNetworks
+from pipelines.losses import ReconstructionLoss
 from pipelines.losses import sliced_wasserstein
 from pipelines.metrics import mse
 
@@ -116,6 +120,29 @@ def test_oneshot_adaptation_reconstructs_the_reference_and_can_start_from_an_inv
     assert sorted(params.tokens.p) == list(range(len(g.synthesis.convs)))
     with pytest.raises(ValueError, match="style_from"):
         adapt_oneshot(g, reference, ws, judge.features, judge.perceptual_distance, OneShotSettings(style_from=0))
+
+
+def test_oneshot_from_a_reference_image_starts_from_its_two_stage_inversion(g):
+    torch.manual_seed(4)
+    judge = EmojiNet(widths=[8, 8, 16, 16, 16], embed_dim=8).eval().requires_grad_(False)
+    nets = InversionNetworks(g, ReconstructionLoss(judge.perceptual_distance, judge.identity))
+    reference = torch.rand(1, 3, 16, 16) * 2 - 1
+    s = OneShotSettings(iterations=1, lr=0.0, rank=4, id_weight=0.0)
+    with pytest.raises(ValueError, match="no two-stage RefineStyle inverter"):
+        adapt_from_reference(nets, judge, reference, s, init_from_inversion=True)
+    nets.e4e = E4EEncoder(input_size=16, stages=[[16, 1], [16, 1], [16, 1], [16, 1]], stem=16, w_dim=16,
+                          num_ws=g.num_ws, coarse=3, middle=4).eval()
+    chans = [[c.conv.in_channels, c.conv.out_channels] for c in g.synthesis.convs]
+    nets.refinestyle_2s = RefineStyleEncoder(g.num_ws, 16, 16, 2, chans, refined_layers=[2, 3, 4], rank=4, d_model=32,
+                                             widths=[16, 16, 32, 32], input_size=16, input_channels=6,
+                                             predict_w=False).eval()
+    warm = adapt_from_reference(nets, judge, reference, s, init_from_inversion=True)
+    with torch.no_grad():
+        ws = nets.e4e(reference)
+        _, residuals = nets.refinestyle_2s(torch.cat([reference, g.synthesis(ws).clamp(-1, 1)], dim=1))
+        inverted = mse(g.synthesis(ws, residuals=residuals).clamp(-1, 1), reference).item()
+    assert warm.info["init"] == "inversion" and warm.info["reference_mse"] == pytest.approx(inverted, rel=1e-5)
+    assert adapt_from_reference(nets, judge, reference, s).info["init"] == "scratch"
 
 
 def test_the_first_iterations_degenerate_direction_does_not_freeze_the_optimiser(g, towers):

@@ -10,7 +10,8 @@ from nets.gradstyle import GradStyle
 from nets.stylegan2 import Generator
 from pipelines.directions import DirectionSet, GanSpace, LinearDirection, StyleChannel
 from pipelines.editing import Edit, apply_edit, edited_code, strength_sweep
-from pipelines.inversion import InversionNetworks, InversionResult, OptimisationSettings, invert
+from pipelines.inversion import InversionNetworks, InversionResult, InversionSettings, invert
+from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.losses import ReconstructionLoss
 from pipelines.tuning import TuningSettings
 
@@ -34,8 +35,8 @@ def setup():
     with torch.no_grad():
         target = g.synthesis(g.broadcast(g.mapping(torch.randn(1, 16)))).clamp(-1, 1)
     results = {r.method: r for r in invert(nets, target, ["e4e", "refinestyle_opt", "gradstyle", "pti"],
-                                           OptimisationSettings(w_steps=5, residual_steps=10, rank=2),
-                                           tuning=TuningSettings(steps=5))}
+                                           InversionSettings(OptimisationSettings(w_steps=5, residual_steps=10, rank=2),
+                                                             TuningSettings(steps=5)))}
     return nets, dirs, results
 
 

@@ -8,7 +8,9 @@ from nets.e4e import E4EEncoder
 from nets.emojinet import EmojiNet
 from nets.gradstyle import GradStyle
 from nets.stylegan2 import Generator
-from pipelines.inversion import METHODS, InversionNetworks, OptimisationSettings, available_methods, invert, render
+from pipelines.inversion import InversionNetworks, InversionSettings, available_methods, invert, render
+from pipelines.methods import BUILT_IN as METHODS
+from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.losses import ReconstructionLoss
 from pipelines.tuning import TuningSettings
 
@@ -29,8 +31,10 @@ def test_refinestyle_optimisation_beats_w_plus_alone(nets):
         truth = {i: (torch.randn(1, 4, c.conv.out_channels) * 0.5, torch.randn(1, 4, c.conv.in_channels) * 0.5)
                  for i, c in enumerate(g.synthesis.convs)}
         target = g.synthesis(ws_true, residuals=truth).clamp(-1, 1)
-    w_only, = invert(nets, target, ["refinestyle_opt"], OptimisationSettings(w_steps=60, residual_steps=0))
-    refined, = invert(nets, target, ["refinestyle_opt"], OptimisationSettings(w_steps=60, residual_steps=120, rank=4))
+    w_only, = invert(nets, target, ["refinestyle_opt"],
+                     InversionSettings(OptimisationSettings(w_steps=60, residual_steps=0)))
+    refined, = invert(nets, target, ["refinestyle_opt"],
+                      InversionSettings(OptimisationSettings(w_steps=60, residual_steps=120, rank=4)))
     with torch.no_grad():
         start_mse = ((g.synthesis(g.broadcast(g.w_avg[None])) - target) / 2).square().mean().item()
     assert w_only.metrics["mse"] < start_mse
@@ -76,7 +80,7 @@ def test_tuning_methods_start_from_e4e_and_render_through_their_deltas(nets):
     with torch.no_grad():
         target = g.synthesis(g.broadcast(g.mapping(torch.randn(1, 16)))).clamp(-1, 1)
     tuning = TuningSettings(steps=30)
-    e4e, gani, pti, grad = invert(nets, target, ["e4e", "gani", "pti", "gradstyle"], tuning=tuning)
+    e4e, gani, pti, grad = invert(nets, target, ["e4e", "gani", "pti", "gradstyle"], InversionSettings(tuning))
     assert torch.equal(gani.ws, e4e.ws) and torch.equal(pti.ws, e4e.ws) and torch.equal(grad.ws, e4e.ws)
     assert pti.metrics["mse"] < 0.8 * e4e.metrics["mse"] and gani.metrics["mse"] < e4e.metrics["mse"]
     assert sorted(pti.weight_deltas) == list(range(len(g.synthesis.convs))) and not pti.residuals

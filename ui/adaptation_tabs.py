@@ -9,12 +9,13 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from pipelines.adapt_oneshot import OneShotSettings, adapt_oneshot
+from pipelines.adapt_oneshot import OneShotSettings, adapt_from_reference
 from pipelines.adapt_text import TextAdaptSettings, adapt_text
 from pipelines.clip_loss import clip_towers
 from pipelines.domain import AdaptedDomain
 from pipelines.images import prepare_image, tensor_to_pil
-from pipelines.inversion import InversionNetworks, OptimisationSettings, invert
+from pipelines.inversion import (DOMAIN_CODE_METHODS, DOMAIN_CODE_SETTINGS, InversionNetworks, InversionSettings,
+                                 invert_for_domain)
 
 from .examples import example_images
 from .serving import HEAVY, adaptation_seconds, gpu, inversion_seconds
@@ -63,7 +64,8 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
                 pair = gr.ImageSlider(label="Inverted vs. in the adapted domain", format="png", type="pil")
                 preview = gr.Gallery(label="The domain on the preview seeds", columns=len(PREVIEW_SEEDS), format="png")
 
-    @gpu(lambda path, uploaded, last, progress=None: inversion_seconds(["refinestyle_opt"], 100, 0, 0))
+    @gpu(lambda path, uploaded, last, progress=None:
+         max(inversion_seconds([m], InversionSettings(DOMAIN_CODE_SETTINGS)) for m in DOMAIN_CODE_METHODS))
     def on_render(path, uploaded, last, progress=gr.Progress()):
         source = uploaded or last
         if not source:
@@ -76,9 +78,7 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
                 return None, grid
             nets = InversionNetworks.build(session.load, session.zoo.available)
             target = prepare_image(path, g.size)
-            method = "e4e" if nets.e4e is not None else "refinestyle_opt"
-            (result,) = invert(nets, target, [method], OptimisationSettings(w_steps=100, residual_steps=0),
-                               progress=lambda f, d: progress(f, desc=d))
+            result = invert_for_domain(nets, target, lambda f, d: progress(f, desc=d))
             with torch.no_grad():
                 adapted = domain.render(g, result.ws, residuals=result.residuals)
         return (tensor_to_pil(result.image), tensor_to_pil(adapted)), grid
@@ -159,17 +159,8 @@ def build_oneshot(session: Session) -> None:
                                    seed=int(seed_value))
         with user_errors():
             ref = prepare_image(path, g.size)
-            method = "e4e" if nets.e4e is not None else "refinestyle_opt"
-            (inverted,) = invert(nets, ref, [method], OptimisationSettings(w_steps=100, residual_steps=0))
-            start = None
-            if use_init and settings.method == "tokens":
-                if nets.refinestyle_2s is None:
-                    raise gr.Error("This zoo has no two-stage RefineStyle inverter; untick the initialisation.")
-                with torch.no_grad():
-                    _, start = nets.refinestyle_2s(torch.cat([ref, g.synthesis(inverted.ws).clamp(-1, 1)], dim=1))
-            domain = adapt_oneshot(g, ref, inverted.ws, judge.features, judge.perceptual_distance, settings, start,
-                                   lambda f, d: progress(f, desc=d), zoo=session.zoo.name,
-                                   identity=nets.loss.identity)
+            domain = adapt_from_reference(nets, judge, ref, settings, bool(use_init), lambda f, d: progress(f, desc=d),
+                                          zoo=session.zoo.name)
         path_out = _save(domain)
         return _preview(g, domain), _summary(domain), path_out, path_out
 

@@ -1,28 +1,20 @@
 """Editing: invert once with each ticked method, then apply one edit the way each method keeps details."""
 from __future__ import annotations
 
-import hashlib
-import time
-from pathlib import Path
-
 import gradio as gr
-import torch
 
-from pipelines.editing import Edit, apply_edit, sigma_unit, strength_sweep
+from pipelines.editing import SWEEP, EditSettings, edit
 from pipelines.images import prepare_image, tensor_to_pil
-from pipelines.inversion import METHODS, OptimisationSettings, invert
-from pipelines.tuning import TuningSettings
+from pipelines.inversion import InversionCache
 
 from .examples import example_images
-from .inversion_tab import LABELS, checked_networks, missing_methods, unavailable_note
+from .methods import checked_networks, label, method_choices, missing_methods, request_settings, unavailable_note
 from .serving import HEAVY, gpu, inversion_seconds
 from .session import Session, user_errors
 from .upload import image_upload
 from .validation import image_check, nonempty, validator
 
 FAMILY_LABELS = {"InterFaceGAN": "interfacegan", "GANSpace": "ganspace", "StyleSpace": "stylespace"}
-SWEEP = [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
-CACHE_SIZE = 8
 
 
 def direction_choices(directions, family: str) -> list[tuple[str, str]]:
@@ -45,7 +37,7 @@ def build(session: Session) -> None:
                 gr.Markdown("This zoo ships no editing directions yet (`python -m train.directions`).")
             image = image_upload("Image to edit", elem_id="editing-image")
             default = ["e4e"] if session.zoo.available("e4e") else ["refinestyle_opt"]
-            methods = gr.CheckboxGroup([(LABELS[m], m) for m in METHODS], value=default, label="Methods")
+            methods = gr.CheckboxGroup(method_choices(), value=default, label="Methods")
             unavailable_note(missing_methods(session))
             family = gr.Radio(list(FAMILY_LABELS), value="InterFaceGAN", label="Direction family")
             direction = gr.Dropdown(first, value=first[0][1] if first else None, label="Direction",
@@ -71,10 +63,10 @@ def build(session: Session) -> None:
         return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
 
     family.change(on_family, family, direction, api_name=False)
-    cache: dict[tuple, list] = {}
+    cache = InversionCache()
 
     @gpu(lambda path, chosen, family_label, name, s, first, last, w_steps, r_steps, tune_steps, progress=None:
-         inversion_seconds(chosen, w_steps, r_steps, tune_steps) + 2 * len(chosen or []))
+         inversion_seconds(chosen, request_settings(w_steps, r_steps, tune_steps)) + 2 * len(chosen or []))
     def on_edit(path, chosen, family_label, name, s, first, last, w_steps, r_steps, tune_steps,
                 progress=gr.Progress()):
         if directions is None:
@@ -87,31 +79,17 @@ def build(session: Session) -> None:
             raise gr.Error(f"Unknown direction family '{family_label}' (known: {', '.join(FAMILY_LABELS)}).")
         if fam == "ganspace" and not str(name).isdigit():
             raise gr.Error(f"GANSpace directions are component numbers, got '{name}'.")
+        settings = EditSettings(tuple(chosen), fam, int(name) if fam == "ganspace" else name, float(s), int(first),
+                                int(last), inversion=request_settings(w_steps, r_steps, tune_steps))
         with user_errors():
             target = prepare_image(path, nets.generator.size)
-            key = (hashlib.sha256(Path(path).read_bytes()).hexdigest(), tuple(chosen), w_steps, r_steps, tune_steps)
-            if key not in cache:
-                if len(cache) >= CACHE_SIZE:
-                    cache.pop(next(iter(cache)))
-                cache[key] = invert(nets, target, list(chosen),
-                                    OptimisationSettings(w_steps=int(w_steps), residual_steps=int(r_steps)),
-                                    progress=lambda f, d: progress(f, desc=d), tuning=TuningSettings(steps=int(tune_steps)))
-            unit = sigma_unit(nets.generator, directions, fam, name)
-            edit = Edit(fam, int(name) if fam == "ganspace" else name, float(s) * unit, int(first), int(last))
-            shots, strip, rows = [(tensor_to_pil(target), "input")], [], []
-            ident = nets.loss.identity
-            with torch.no_grad():
-                target_id = ident(target)
-                for r in cache[key]:
-                    start = time.perf_counter()
-                    edited = apply_edit(nets, r, directions, edit)
-                    seconds = time.perf_counter() - start
-                    shots.append((tensor_to_pil(edited), LABELS[r.method]))
-                    sweep_edit = Edit(fam, edit.direction, 0.0, edit.first, edit.last)
-                    for k, img in zip(SWEEP, strength_sweep(nets, r, directions, sweep_edit, [x * unit for x in SWEEP])):
-                        strip.append((tensor_to_pil(img), f"{LABELS[r.method]} {k:+g}σ"))
-                    rows.append([LABELS[r.method], round((ident(edited) * target_id).sum().item(), 4),
-                                 round((ident(edited) * ident(r.image)).sum().item(), 4), round(seconds, 3)])
+            edits = edit(nets, target, directions, settings, progress=lambda f, d: progress(f, desc=d), cache=cache)
+        shots, strip, rows = [(tensor_to_pil(target), "input")], [], []
+        for e in edits:
+            name = label(e.inversion.method)
+            shots.append((tensor_to_pil(e.image), name))
+            strip += [(tensor_to_pil(img), f"{name} {k:+g}σ") for k, img in zip(settings.sweep, e.sweep)]
+            rows.append([name, round(e.metrics["id_to_input"], 4), round(e.metrics["id_kept"], 4), round(e.seconds, 3)])
         return shots, strip, rows
 
     inputs = [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps, tune_steps]

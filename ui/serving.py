@@ -10,6 +10,9 @@ from collections.abc import Callable
 
 import spaces
 
+from pipelines.inversion import InversionSettings
+from pipelines.methods import REGISTRY
+
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": 1}  # inversion, editing, adaptation share one pool
 MAX_GPU_SECONDS = 300
 
@@ -19,17 +22,13 @@ def gpu(duration: Callable[..., float]) -> Callable:
     return spaces.GPU(duration=lambda *args, **kwargs: int(min(MAX_GPU_SECONDS, max(10, duration(*args, **kwargs)))))
 
 
-def inversion_seconds(chosen, w_steps: float, r_steps: float, tune_steps: float) -> float:
-    """A generous GPU estimate for inverting one image with the chosen methods."""
-    per_step = 0.02
+def inversion_seconds(chosen: list[str] | None, settings: InversionSettings) -> float:
+    """A generous GPU estimate for inverting one image with the chosen methods (each method's own
+    estimate; a name the registry lacks counts one second, the handler then refuses it)."""
     seconds = 5.0
-    for m in chosen or []:
-        if m == "refinestyle_opt":
-            seconds += per_step * (w_steps + r_steps)
-        elif m in ("gani", "pti"):
-            seconds += per_step * 2 * tune_steps
-        else:
-            seconds += 1.0
+    for name in chosen or []:
+        m = REGISTRY.get(name)
+        seconds += m.gpu_seconds(settings.of(m)) if m is not None else 1.0
     return seconds
 
 
