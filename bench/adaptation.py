@@ -36,6 +36,7 @@ from pipelines.domain import AdaptedDomain
 from pipelines.inversion import InversionNetworks
 from pipelines.metrics import mse, paired_bootstrap
 from pipelines.runtime import tune_cpu_allocator
+from pipelines.settings import add_flag
 from pipelines.zoo import open_zoo
 from train.data_emoji import load_emojibench
 
@@ -191,7 +192,7 @@ def table(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--iterations", type=int, default=300)
+    add_flag(p, OneShotSettings, "iterations", help="iterations of every row (text and one-shot)")
     p.add_argument("--images", type=int, default=32)
     p.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3])
     p.add_argument("--seed", type=int, default=0)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from pipelines.methods.refinestyle_opt import OptimisationSettings
+from pipelines.settings import add_flag
 from pipelines.tuning import TuningSettings
 
 from .readme import update_readme_block
@@ -21,9 +22,9 @@ def publish(name: str, result: dict, table: str, command: str, results: Path, re
 
 
 def add_inversion_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--w-steps", type=int, default=100, help="RefineStyle optimisation: W+ steps")
-    p.add_argument("--residual-steps", type=int, default=200, help="RefineStyle optimisation: residual steps")
-    p.add_argument("--tune-steps", type=int, default=100, help="GaNI and PTI steps")
+    add_flag(p, OptimisationSettings, "w_steps", help="RefineStyle optimisation: W+ steps")
+    add_flag(p, OptimisationSettings, "residual_steps", help="RefineStyle optimisation: residual steps")
+    add_flag(p, TuningSettings, "steps", "--tune-steps", help="GaNI and PTI steps")
 
 
 def inversion_settings(args: argparse.Namespace) -> tuple[OptimisationSettings, TuningSettings]:

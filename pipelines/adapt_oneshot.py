@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import Tensor
@@ -32,6 +32,7 @@ from .jobs import Cancel, Progress
 from .losses import sliced_wasserstein
 from .methods.refinestyle_2s import two_stage_residuals
 from .metrics import mse
+from .settings import control
 
 Features = Callable[[Tensor], list[Tensor]]
 
@@ -39,7 +40,7 @@ Features = Callable[[Tensor], list[Tensor]]
 @dataclass
 class OneShotSettings:
     method: str = "tokens"  # tokens | full
-    iterations: int = 300
+    iterations: int = field(default=300, metadata=control(10, 1000, 10, "Iterations"))
     batch: int = 2
     # bench.adaptation's validation pick for tokens and full fine-tuning from scratch (3e-4 for tokens
     # initialised from the inversion)

@@ -9,7 +9,7 @@ never modified in place, so a cancelled run leaves nothing behind but its partia
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -18,6 +18,7 @@ from nets.stylegan2 import Generator
 from .clip_loss import ClipTower, DirectionalLoss
 from .domain import AdaptedDomain, DomainParameters, check_schedule, generator_signature
 from .jobs import Cancel, Progress
+from .settings import control
 
 
 
@@ -29,7 +30,7 @@ class TextAdaptSettings:
     source: str = "google style emoji"
     target: str = "twitter style emoji"
     method: str = "tokens"  # tokens | full
-    iterations: int = 300
+    iterations: int = field(default=300, metadata=control(10, 1000, 10, "Iterations"))
     batch: int = 2
     lr: float = 1e-3
     rank: int = 16

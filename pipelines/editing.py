@@ -25,6 +25,7 @@ from torch import Tensor
 from .directions import DirectionSet
 from .inversion import InversionCache, InversionNetworks, InversionResult, InversionSettings, render
 from .jobs import Cancel, Progress
+from .settings import control
 
 FAMILIES = ("interfacegan", "ganspace", "stylespace")
 SWEEP = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)  # σ
@@ -103,7 +104,7 @@ class EditSettings:
     methods: tuple[str, ...]
     family: str
     direction: str | int
-    sigmas: float = 2.0
+    sigmas: float = field(default=2.0, metadata=control(-5, 5, 0.25, "Strength (σ of the direction)"))
     first: int = 0
     last: int = -1
     sweep: tuple[float, ...] = SWEEP

@@ -20,7 +20,7 @@ without a constant tied to one W space.)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -32,6 +32,7 @@ from nets.stylegan2 import Generator
 from .jobs import Cancel, Progress
 from .losses import ReconstructionLoss
 from .metrics import mse
+from .settings import control
 
 Features = Callable[[Tensor], list[Tensor]]
 WeightDeltas = dict[int, Tensor]
@@ -41,7 +42,7 @@ WeightDeltas = dict[int, Tensor]
 class TuningSettings:
     """Iterations, learning rates and loss weights of GaNI and PTI (layers None: every conv layer)."""
 
-    steps: int = 100
+    steps: int = field(default=100, metadata=control(0, 500, 10, "GaNI / PTI tuning steps"))
     gani_lr: float = 1e-3
     pti_lr: float = 1e-2
     gani_blocks: int = 2

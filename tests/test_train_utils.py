@@ -1,11 +1,15 @@
-"""DiffAugment and resumable training state."""
+"""DiffAugment, resumable training state, and shipping a network with its model card."""
 from __future__ import annotations
+
+import json
 
 import torch
 
+from nets.emojinet import EmojiNet
 from nets.stylegan2 import Discriminator
 from train.augment import _cutout, _translation, diff_augment
 from train.checkpoint import load_state, save_state
+from train.export import ModelCard, ship
 
 
 def test_diff_augment_is_differentiable_and_shape_preserving():
@@ -62,3 +66,16 @@ def test_step_logger_counts_and_prints(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert meta["step"] == 6 and meta["seconds"] >= 1.0
     assert [line.split()[1] for line in lines] == ["4/6", "6/6"] and "loss 0.5000" in lines[0]
+
+
+def test_ship_writes_the_weights_the_record_and_the_model_card(tmp_path):
+    net = EmojiNet(widths=[8, 8, 16, 16, 16], embed_dim=8).eval()
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    card = ModelCard("tiny judge", "a test network", "python -m train.x --steps 3", {"steps": 3},
+                     {"step": 3, "seconds": 7.2})
+    ship(net, tmp_path, card, lambda m: m.identity(x), 1e-2)  # no slot: no manifest is touched
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert record["command"] == card.command and record["meta"]["step"] == 3 and "fp16" in record
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith("# tiny judge\n\na test network; ") and "(3 steps, 0.00 h on" in text
+    assert torch.allclose(EmojiNet.from_pretrained(tmp_path).identity(x), net.identity(x), atol=1e-2)

@@ -32,7 +32,7 @@ from pipelines.zoo import ASSETS, open_zoo
 
 from .checkpoint import StepLogger, load_state, save_state
 from .data_emoji import default_root, load_emojibench
-from .export import ship
+from .export import ModelCard, ship
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "e4e"
 
@@ -138,9 +138,11 @@ def main(argv: list[str] | None = None) -> None:
                        {"encoder": opt_e, "latent_d": opt_d}, meta)
     encoder.eval()
     x = reals[:32]
-    ship(encoder, EXPORT, "e4e", lambda e: e(x), 2e-2, meta, f"python -m train.e4e --steps {args.steps}", vars(args),
-         "emoji64 e4e encoder", "`E4E_EMOJI64` (nets/e4e.py), on EmojiBench Google train images and generator samples",
-         "e4e encoder trained by train/e4e.py against the emoji64 generator")
+    card = ModelCard("emoji64 e4e encoder",
+                     "`E4E_EMOJI64` (nets/e4e.py), on EmojiBench Google train images and generator samples",
+                     f"python -m train.e4e --steps {args.steps}", vars(args), meta,
+                     "e4e encoder trained by train/e4e.py against the emoji64 generator")
+    ship(encoder, EXPORT, card, lambda e: e(x), 2e-2, "e4e")
     print(json.dumps(meta))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,17 +25,34 @@ def save_network(net: nn.Module, folder: Path, probe: Callable[[nn.Module], Tens
     return use_half, drift
 
 
-def ship(net: nn.Module, folder: Path, slot: str | None, probe: Callable[[nn.Module], Tensor], tolerance: float,
-         meta: dict, command: str, args: dict, title: str, description: str, note: str = "") -> None:
-    """save_network + a model card (description, parameters, command, steps, wall time, precision) and,
-    with a slot name, the emoji64 manifest entry."""
+@dataclass
+class ModelCard:
+    """What a shipped network says about itself: the card's title and description, the command and
+    arguments that trained it, its training meta (`step`, `seconds`) and the zoo manifest's note."""
+
+    title: str
+    description: str
+    command: str
+    args: dict
+    meta: dict
+    note: str = ""
+
+    def text(self, parameters: int, half: bool, drift: float) -> str:
+        """The README.md of the checkpoint folder."""
+        return (f"# {self.title}\n\n{self.description}; {parameters / 1e6:.2f} M parameters. Trained by "
+                f"`{self.command}` ({self.meta['step']} steps, {self.meta['seconds'] / 3600:.2f} h on "
+                f"{torch.get_num_threads()} CPU thread(s)). Weights {'fp16' if half else 'fp32'} (max output change "
+                f"{drift:.4f} against fp32). Metrics: `python -m bench.inversion`.\n")
+
+
+def ship(net: nn.Module, folder: Path, card: ModelCard, probe: Callable[[nn.Module], Tensor], tolerance: float,
+         slot: str | None = None, zoo: str = "emoji64") -> None:
+    """save_network + the model card and, with a slot name, the entry in the zoo's manifest."""
     from pipelines.zoo import ZOOS_DIR, register_local_slot
 
-    half, drift = save_network(net, folder, probe, tolerance, {"meta": meta, "command": command, "args": args})
-    params = sum(p.numel() for p in net.parameters()) / 1e6
-    (folder / "README.md").write_text(
-        f"# {title}\n\n{description}; {params:.2f} M parameters. Trained by `{command}` ({meta['step']} steps, "
-        f"{meta['seconds'] / 3600:.2f} h on {torch.get_num_threads()} CPU thread(s)). Weights {'fp16' if half else 'fp32'} (max output change "
-        f"{drift:.4f} against fp32). Metrics: `python -m bench.inversion`.\n")
+    half, drift = save_network(net, folder, probe, tolerance,
+                               {"meta": card.meta, "command": card.command, "args": card.args})
+    (folder / "README.md").write_text(card.text(sum(p.numel() for p in net.parameters()), half, drift))
     if slot is not None:
-        register_local_slot(ZOOS_DIR / "emoji64.json", slot, folder, options={"class": type(net).__name__}, note=note)
+        register_local_slot(ZOOS_DIR / f"{zoo}.json", slot, folder, options={"class": type(net).__name__},
+                            note=card.note)

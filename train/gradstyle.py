@@ -34,7 +34,7 @@ from pipelines.zoo import ASSETS, open_zoo
 from .augment import random_homographies, warp
 from .checkpoint import StepLogger, load_state, save_state
 from .data_emoji import default_root, load_emojibench
-from .export import ship
+from .export import ModelCard, ship
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "gradstyle"
 
@@ -127,12 +127,14 @@ def export(model: GradStyle, trainer: GradStyleTrainer, probe: Tensor, meta: dic
     with torch.no_grad():
         feats = trainer.encoder.features(probe)
         ws = trainer.encoder.codes(feats)
-    ship(model, EXPORT, "gradstyle", lambda m: m.reconstruct(trainer.generator, ws, feats)[0], 2 / 255, meta,
-         f"python -m train.gradstyle --steps {args.steps}", vars(args), "emoji64 GradStyle",
-         f"GRMs, Gate & Fusion and GAM aligners (`GRADSTYLE_EMOJI64`, nets/gradstyle.py) for the stages after conv "
-         f"layers {GRADSTYLE_EMOJI64['stage_layers']}, trained self-supervised over the frozen emoji64 e4e encoder and "
-         f"generator on the EmojiBench Google train split",
-         "GradStyle GRM/GAM modules trained by train/gradstyle.py over the emoji64 e4e encoder")
+    card = ModelCard(
+        "emoji64 GradStyle",
+        f"GRMs, Gate & Fusion and GAM aligners (`GRADSTYLE_EMOJI64`, nets/gradstyle.py) for the stages after conv "
+        f"layers {GRADSTYLE_EMOJI64['stage_layers']}, trained self-supervised over the frozen emoji64 e4e encoder and "
+        f"generator on the EmojiBench Google train split",
+        f"python -m train.gradstyle --steps {args.steps}", vars(args), meta,
+        "GradStyle GRM/GAM modules trained by train/gradstyle.py over the emoji64 e4e encoder")
+    ship(model, EXPORT, card, lambda m: m.reconstruct(trainer.generator, ws, feats)[0], 2 / 255, "gradstyle")
     print(json.dumps(meta))
 
 

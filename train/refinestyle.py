@@ -33,7 +33,7 @@ from pipelines.zoo import ASSETS, open_zoo
 from .checkpoint import StepLogger, load_state, save_state
 from .data_emoji import default_root, load_emojibench
 from .e4e import training_batch
-from .export import ship
+from .export import ModelCard, ship
 
 DEFAULT_LAYERS = [4, 5, 6, 7, 8]
 
@@ -120,13 +120,14 @@ def main(argv: list[str] | None = None) -> None:
     if base is not None:
         with torch.no_grad():
             images = torch.cat([images, g.synthesis(base(images)).clamp(-1, 1)], dim=1)
-    ship(enc, folder, None if args.no_export else name, lambda e: flatten_outputs(e(images)), 2e-2, meta,
-         f"python -m train.refinestyle --stage {args.stage} --steps {args.steps} --lr {args.lr:g}", vars(args),
-         f"emoji64 RefineStyle {args.stage}-stage encoder ({name})",
-         f"`nets/refinestyle.py`, refined layers {args.layers}, L = {args.rank}, grouping {not args.no_grouping}, "
-         f"learnable scalings {not args.fixed_scalings}, on EmojiBench Google train images"
-         + (f" ({args.real_fraction:.0%} of each batch) and generator samples" if args.real_fraction < 1 else ""),
-         f"RefineStyle {args.stage}-stage encoder trained by train/refinestyle.py")
+    card = ModelCard(
+        f"emoji64 RefineStyle {args.stage}-stage encoder ({name})",
+        f"`nets/refinestyle.py`, refined layers {args.layers}, L = {args.rank}, grouping {not args.no_grouping}, "
+        f"learnable scalings {not args.fixed_scalings}, on EmojiBench Google train images"
+        + (f" ({args.real_fraction:.0%} of each batch) and generator samples" if args.real_fraction < 1 else ""),
+        f"python -m train.refinestyle --stage {args.stage} --steps {args.steps} --lr {args.lr:g}", vars(args), meta,
+        f"RefineStyle {args.stage}-stage encoder trained by train/refinestyle.py")
+    ship(enc, folder, card, lambda e: flatten_outputs(e(images)), 2e-2, None if args.no_export else name)
     print(json.dumps(meta))
 
 

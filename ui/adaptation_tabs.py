@@ -17,6 +17,7 @@ from pipelines.images import prepare_image, tensor_to_pil
 from pipelines.inversion import (DOMAIN_CODE_METHODS, DOMAIN_CODE_SETTINGS, InversionNetworks, InversionSettings,
                                  invert_for_domain)
 
+from .controls import slider
 from .examples import example_images
 from .serving import HEAVY, adaptation_seconds, gpu, inversion_seconds
 from .session import Session, user_errors
@@ -87,16 +88,16 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
              validator=validator(image_check(required=False)), **HEAVY)
 
 
-def _controls(prefix: str, lr: float) -> tuple:
-    """What to train, iterations, seed, learning rate, the run and stop buttons.
-    -> (method, iterations, seed, lr, run, stop)
+def _controls(prefix: str, settings: type) -> tuple:
+    """What to train, iterations, seed, learning rate (defaults from the settings dataclass), the run
+    and stop buttons.  -> (method, iterations, seed, lr, run, stop)
 
     Stopping is safe: adaptation never modifies the shared generator (pipelines/domain.py).
     """
-    method = gr.Radio(METHODS, value="tokens", label="What to train")
-    iterations = gr.Slider(10, 1000, value=300, step=10, label="Iterations", elem_id=f"{prefix}-iterations")
-    seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-    rate = gr.Number(value=lr, step=1e-4, label="Learning rate (Adam, 0 … 0.1)", elem_id=f"{prefix}-lr")
+    method = gr.Radio(METHODS, value=settings.method, label="What to train")
+    iterations = slider(settings, "iterations", elem_id=f"{prefix}-iterations")
+    seed = gr.Number(value=settings.seed, precision=0, minimum=0, label="Seed")
+    rate = gr.Number(value=settings.lr, step=1e-4, label="Learning rate (Adam, 0 … 0.1)", elem_id=f"{prefix}-lr")
     with gr.Row():
         run = gr.Button("Adapt", variant="primary", elem_id=f"{prefix}-run")
         stop = gr.Button("Stop", variant="stop")
@@ -114,9 +115,9 @@ def build_text(session: Session) -> None:
     state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
-            source = gr.Textbox(value="google style emoji", label="Source text", max_length=300)
-            target = gr.Textbox(value="twitter style emoji", label="Target text", max_length=300)
-            method, iterations, seed, lr, run, stop = _controls("text", TextAdaptSettings.lr)
+            source = gr.Textbox(value=TextAdaptSettings.source, label="Source text", max_length=300)
+            target = gr.Textbox(value=TextAdaptSettings.target, label="Target text", max_length=300)
+            method, iterations, seed, lr, run, stop = _controls("text", TextAdaptSettings)
         with gr.Column(scale=2):
             grid, info, download = _outputs("text")
 
@@ -145,7 +146,7 @@ def build_oneshot(session: Session) -> None:
             init = gr.Checkbox(value=has_inverter, interactive=has_inverter,
                                label="Start the tokens from the two-stage inversion of the reference"
                                      + ("" if has_inverter else " (this zoo has no two-stage inverter)"))
-            method, iterations, seed, lr, run, stop = _controls("oneshot", OneShotSettings.lr)
+            method, iterations, seed, lr, run, stop = _controls("oneshot", OneShotSettings)
         with gr.Column(scale=2):
             grid, info, download = _outputs("oneshot")
 

@@ -6,7 +6,10 @@ import gradio as gr
 from pipelines.editing import SWEEP, EditSettings, edit
 from pipelines.images import prepare_image, tensor_to_pil
 from pipelines.inversion import InversionCache
+from pipelines.methods.refinestyle_opt import OptimisationSettings
+from pipelines.tuning import TuningSettings
 
+from .controls import slider
 from .examples import example_images
 from .methods import checked_networks, label, method_choices, missing_methods, request_settings, unavailable_note
 from .serving import HEAVY, gpu, inversion_seconds
@@ -42,14 +45,14 @@ def build(session: Session) -> None:
             family = gr.Radio(list(FAMILY_LABELS), value="InterFaceGAN", label="Direction family")
             direction = gr.Dropdown(first, value=first[0][1] if first else None, label="Direction",
                                     allow_custom_value=True)  # API callers name any direction; on_edit checks it
-            strength = gr.Slider(-5, 5, value=2, step=0.25, label="Strength (σ of the direction)")
+            strength = slider(EditSettings, "sigmas")
             with gr.Accordion("GANSpace layers", open=False):
                 first_layer = gr.Slider(0, session.num_ws - 1, value=0, step=1, label="First layer")
                 last_layer = gr.Slider(0, session.num_ws - 1, value=session.num_ws - 1, step=1, label="Last layer")
             with gr.Accordion("Inversion settings", open=False):
-                w_steps = gr.Slider(0, 500, value=100, step=10, label="RefineStyle optimisation: W+ steps")
-                r_steps = gr.Slider(0, 1000, value=200, step=10, label="RefineStyle optimisation: residual steps")
-                tune_steps = gr.Slider(0, 500, value=100, step=10, label="GaNI / PTI tuning steps")
+                w_steps = slider(OptimisationSettings, "w_steps", "RefineStyle optimisation: W+ steps")
+                r_steps = slider(OptimisationSettings, "residual_steps", "RefineStyle optimisation: residual steps")
+                tune_steps = slider(TuningSettings, "steps")
             run = gr.Button("Edit", variant="primary", elem_id="editing-run")
         with gr.Column(scale=2):
             gallery = gr.Gallery(elem_id="editing-gallery", label="Input and each method's edit", columns=4, format="png", height="auto")
@@ -93,7 +96,9 @@ def build(session: Session) -> None:
         return shots, strip, rows
 
     inputs = [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps, tune_steps]
-    rows = [[path, default, "InterFaceGAN", first[0][1], 2, 0, session.num_ws - 1, 100, 200, 100]
+    opt, tune = OptimisationSettings(), TuningSettings()
+    rows = [[path, default, "InterFaceGAN", first[0][1], EditSettings.sigmas, 0, session.num_ws - 1, opt.w_steps,
+             opt.residual_steps, tune.steps]
             for path in example_images("google_", session.zoo.name)] if first else []
     if rows:
         gr.Examples(rows, inputs, [gallery, sweep, table], fn=on_edit, cache_examples=True, cache_mode="lazy",

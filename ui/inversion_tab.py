@@ -5,7 +5,10 @@ import gradio as gr
 
 from pipelines.images import prepare_image, tensor_to_pil
 from pipelines.inversion import invert
+from pipelines.methods.refinestyle_opt import OptimisationSettings
+from pipelines.tuning import TuningSettings
 
+from .controls import slider
 from .examples import example_images
 from .methods import checked_networks, label, method_choices, missing_methods, request_settings, unavailable_note
 from .serving import HEAVY, gpu, inversion_seconds
@@ -24,15 +27,15 @@ def build(session: Session) -> None:
             methods = gr.CheckboxGroup(method_choices(), value=["refinestyle_opt"], label="Methods")
             unavailable_note(missing)
             with gr.Accordion("Optimisation", open=False):
-                w_steps = gr.Slider(0, 500, value=100, step=10, label="W+ steps")
-                r_steps = gr.Slider(0, 1000, value=200, step=10, label="Residual steps (P, Q, A, B)")
-                rank = gr.Slider(1, 64, value=8, step=1, label="Rank L")
-                tune_steps = gr.Slider(0, 500, value=100, step=10, label="GaNI / PTI tuning steps")
+                w_steps = slider(OptimisationSettings, "w_steps")
+                r_steps = slider(OptimisationSettings, "residual_steps")
+                rank = slider(OptimisationSettings, "rank")
+                tune_steps = slider(TuningSettings, "steps")
                 seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
             run = gr.Button("Invert", variant="primary", elem_id="inversion-run")
         with gr.Column(scale=2):
             gallery = gr.Gallery(elem_id="inversion-gallery", label="Input and reconstructions", columns=4, format="png", height="auto")
-            slider = gr.ImageSlider(label="Input vs. the first method", format="png", type="pil")
+            compare = gr.ImageSlider(label="Input vs. the first method", format="png", type="pil")
             table = gr.Dataframe(headers=METRIC_HEADERS, interactive=False)
 
     @gpu(lambda path, chosen, w_steps, r_steps, rank, tune_steps, seed, progress=None:
@@ -49,9 +52,10 @@ def build(session: Session) -> None:
                  round(r.seconds, 2)] for r in results]
         return shots, (source, shots[1][0]), rows
 
-    inputs, outputs = [image, methods, w_steps, r_steps, rank, tune_steps, seed], [gallery, slider, table]
+    inputs, outputs = [image, methods, w_steps, r_steps, rank, tune_steps, seed], [gallery, compare, table]
     default = [m for m in ("e4e", "refinestyle_opt") if m not in missing]
-    rows = [[path, default, 100, 200, 8, 100, 0] for path in
+    opt, tune = OptimisationSettings(), TuningSettings()
+    rows = [[path, default, opt.w_steps, opt.residual_steps, opt.rank, tune.steps, 0] for path in
             example_images("google_", session.zoo.name) + example_images("twitter_1f9", session.zoo.name)]
     if rows:
         gr.Examples(rows, inputs, outputs, fn=on_invert, cache_examples=True, cache_mode="lazy", label="Examples (Noto and Twemoji)")

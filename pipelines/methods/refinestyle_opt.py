@@ -6,13 +6,14 @@ RefineStyle's Eq. 6 reconstruction loss.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from nets.modconv import LowRankFactors
 
+from ..settings import control
 from .base import (GPU_SECONDS_PER_STEP, Cancel, InversionMethod, InversionNetworks, InversionResult, Progress,
                    register)
 from .e4e import encode, kernel_result
@@ -22,11 +23,11 @@ from .e4e import encode, kernel_result
 class OptimisationSettings:
     """W+ steps, then residual steps on `layers` (None: every conv layer)."""
 
-    w_steps: int = 100
-    residual_steps: int = 200
+    w_steps: int = field(default=100, metadata=control(0, 500, 10, "W+ steps"))
+    residual_steps: int = field(default=200, metadata=control(0, 1000, 10, "Residual steps (P, Q, A, B)"))
     w_lr: float = 0.01
     residual_lr: float = 0.01
-    rank: int = 8
+    rank: int = field(default=8, metadata=control(1, 64, 1, "Rank L"))
     layers: list[int] | None = None
     scaling_init: float = 0.1
 
