@@ -1,6 +1,6 @@
 """Domain adaptation on EmojiBench, scored on paired ground truth: Google → Twitter style.
 
-    python -m bench.adaptation [--iterations 300] [--images 32] [--lrs 1e-4 3e-4 1e-3] [--readme]
+    python -m bench.adaptation [--iterations 300] [--images 32] [--lrs 1e-4 3e-4 1e-3] [--zoo emoji64] [--readme]
                                                             # bench/results/adaptation.json
 
 The emoji64 generator is trained on Google renderings; every emoji also exists in the Twitter
@@ -40,7 +40,7 @@ from pipelines.settings import add_flag
 from pipelines.zoo import open_zoo
 from train.data_emoji import load_emojibench
 
-from .report import publish
+from .report import DEFAULT_ZOO, add_zoo_argument, publish, zoo_flag
 
 RESULTS = Path(__file__).resolve().parent / "results" / "adaptation.json"
 SOURCE, TARGET = "google style emoji", "twitter style emoji"
@@ -102,8 +102,8 @@ def paired_set(data, idx, e4e) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return ws, google, twitter
 
 
-def run(iterations: int, n_images: int, seed: int, lrs: list[float]) -> dict:
-    zoo = open_zoo("emoji64")
+def run(iterations: int, n_images: int, seed: int, lrs: list[float], zoo_name: str = DEFAULT_ZOO) -> dict:
+    zoo = open_zoo(zoo_name)
     missing = [s for s in ("generator", "e4e", "clip", "perceptual") if not zoo.available(s)]
     if missing:
         return {"missing": missing}
@@ -130,13 +130,13 @@ def run(iterations: int, n_images: int, seed: int, lrs: list[float]) -> dict:
         rows["unadapted"]["reference_mse"] = mse(g.synthesis(w_ref).clamp(-1, 1), reference).item()
     nets = InversionNetworks.from_zoo(zoo)
     trainers = {f"text {m}": lambda lr, m=m: adapt_text(g, towers, TextAdaptSettings(SOURCE, TARGET, m, iterations,
-                                                                                   lr=lr, seed=seed), zoo="emoji64")
+                                                                                   lr=lr, seed=seed), zoo=zoo.name)
                 for m in ("tokens", "full")}
 
     def oneshot(lr: float, method: str, init: bool = False) -> AdaptedDomain:
         return adapt_from_reference(nets, judge, reference,
                                     OneShotSettings(method=method, iterations=iterations, lr=lr, seed=seed), init,
-                                    zoo="emoji64")
+                                    zoo=zoo.name)
 
     trainers |= {f"one-shot {m}": lambda lr, m=m: oneshot(lr, m) for m in ("tokens", "full")}
     if nets.refinestyle_2s is not None:
@@ -164,7 +164,7 @@ def run(iterations: int, n_images: int, seed: int, lrs: list[float]) -> dict:
 
 def table(r: dict) -> str:
     if r["missing"]:
-        return f"Needs the emoji64 slots {', '.join(r['missing'])}."
+        return f"Needs the zoo slots {', '.join(r['missing'])}."
     lines = [f"{r['images']} Google test emoji inverted by e4e and rendered through each generator, against their real "
              f"Twitter renderings; {r['iterations']} iterations per adaptation, at the learning rate (of "
              f"{', '.join(f'{lr:g}' for lr in r['lrs'])}) with the lowest paired perceptual distance on "
@@ -196,15 +196,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--images", type=int, default=32)
     p.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3])
     p.add_argument("--seed", type=int, default=0)
+    add_zoo_argument(p)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     tune_cpu_allocator()
     torch.manual_seed(args.seed)
-    result = run(args.iterations, args.images, args.seed, args.lrs)
+    result = run(args.iterations, args.images, args.seed, args.lrs, args.zoo)
     lrs = " ".join(f"{lr:g}" for lr in args.lrs)
     publish("adaptation", result, table(result),
-            f"python -m bench.adaptation --iterations {args.iterations} --images {args.images} --lrs {lrs}", RESULTS,
-            args.readme)
+            f"python -m bench.adaptation --iterations {args.iterations} --images {args.images} --lrs {lrs}"
+            f"{zoo_flag(args.zoo)}", RESULTS, args.readme)
 
 
 if __name__ == "__main__":

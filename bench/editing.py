@@ -1,6 +1,6 @@
 """Editing on EmojiBench: every inversion method × every attribute direction, in-domain and out-of-domain.
 
-    python -m bench.editing [--images 24] [--readme]     # tables, bench/results/editing.json
+    python -m bench.editing [--images 24] [--zoo emoji64] [--readme]     # tables, bench/results/editing.json
 
 For each test emoji (Google test split, and the Twitter renderings of the same emoji) every
 method the zoo can run inverts it once; each InterFaceGAN direction (at ±2σ of w·n) and each
@@ -35,7 +35,7 @@ from train.data_emoji import load_emojibench
 from train.directions import CANDIDATES, head_score
 
 from .inversion import runnable_methods
-from .report import add_inversion_arguments, inversion_settings, publish
+from .report import DEFAULT_ZOO, add_inversion_arguments, add_zoo_argument, inversion_settings, publish, zoo_flag
 
 RESULTS = Path(__file__).resolve().parent / "results" / "editing.json"
 STYLESPACE_STRENGTH = 5.0
@@ -92,9 +92,9 @@ def alignment_check(nets, images: torch.Tensor, seed: int = 0) -> dict:
     return {k: {m: v / len(images) for m, v in s.items()} for k, s in sums.items()}
 
 
-def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings) -> dict:
+def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings, zoo_name: str = DEFAULT_ZOO) -> dict:
     torch.set_num_threads(1)
-    zoo = open_zoo("emoji64")
+    zoo = open_zoo(zoo_name)
     data = load_emojibench()
     nets = InversionNetworks.from_zoo(zoo)
     judge = zoo.load("perceptual")
@@ -153,12 +153,14 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=24)
     add_inversion_arguments(p)
+    add_zoo_argument(p)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     tune_cpu_allocator()
     torch.manual_seed(0)
-    result = run(args.images, *inversion_settings(args))
-    publish("editing", result, table(result), f"python -m bench.editing --images {args.images}", RESULTS, args.readme)
+    result = run(args.images, *inversion_settings(args), args.zoo)
+    publish("editing", result, table(result), f"python -m bench.editing --images {args.images}{zoo_flag(args.zoo)}",
+            RESULTS, args.readme)
 
 
 if __name__ == "__main__":

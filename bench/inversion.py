@@ -1,6 +1,6 @@
-"""Inversion on EmojiBench: every method the emoji64 zoo can run, in-domain and out-of-domain.
+"""Inversion on EmojiBench: every method a zoo (--zoo, default emoji64) can run, in-domain and out-of-domain.
 
-    python -m bench.inversion [--images 48] [--readme]     # tables, bench/results/inversion.json
+    python -m bench.inversion [--images 48] [--zoo emoji64] [--readme]     # tables, bench/results/inversion.json
 
 - main table: for each registered method (pipelines/methods/) on the first --images emoji of the Google
   test split (in-domain) and on the Twitter renderings of the same emoji (out-of-domain): MSE,
@@ -36,7 +36,7 @@ from pipelines.zoo import ASSETS, open_zoo
 from train.data_emoji import default_root, load_emojibench
 
 from .readme import update_readme_block
-from .report import add_inversion_arguments, inversion_settings, publish
+from .report import DEFAULT_ZOO, add_inversion_arguments, add_zoo_argument, inversion_settings, publish, zoo_flag
 
 RESULTS = Path(__file__).resolve().parent / "results" / "inversion.json"
 METRICS = ("mse", "ssim", "perceptual", "id")
@@ -127,9 +127,9 @@ def gani_sweep(nets: InversionNetworks, images: torch.Tensor, counts: list[int],
 
 
 def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings, locality_images: int,
-        sweep: list[int] | None = None) -> dict:
+        sweep: list[int] | None = None, zoo_name: str = DEFAULT_ZOO) -> dict:
     torch.set_num_threads(1)
-    zoo = open_zoo("emoji64")
+    zoo = open_zoo(zoo_name)
     data = load_emojibench()
     nets = InversionNetworks.from_zoo(zoo)
     methods, missing = runnable_methods(nets)
@@ -137,7 +137,7 @@ def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings, l
     idx = data.indices("test")[:n_images]
     splits = {"google_test": data.tensor(data.google[idx]), "twitter_test": data.tensor(data.twitter[idx])}
     start = time.time()
-    result: dict = {"images": len(idx), "settings": vars(settings), "tuning": vars(tuning),
+    result: dict = {"zoo": zoo.name, "images": len(idx), "settings": vars(settings), "tuning": vars(tuning),
                     "missing": missing,
                     "parameters": {m: lookup(m).parameters(nets, both.of(lookup(m))) for m in methods}}
     result["splits"] = {name: evaluate(nets, images, methods, both) for name, images in splits.items()}
@@ -196,7 +196,7 @@ def write_cards(r: dict) -> None:
     """Put each method's rows of the main table into the model card of the network it is named after
     (block `metrics`), where the zoo ships one."""
     for method in r["splits"]["google_test"]:
-        card = ASSETS / "zoo" / "emoji64" / method / "README.md"
+        card = ASSETS / "zoo" / r["zoo"] / method / "README.md"
         if not card.is_file():
             continue
         text = card.read_text()
@@ -216,13 +216,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--locality-images", type=int, default=8)
     p.add_argument("--gani-sweep", type=int, nargs="*", default=[], help="GaNI iteration counts to compare")
     add_inversion_arguments(p)
+    add_zoo_argument(p)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     tune_cpu_allocator()
     torch.manual_seed(0)
-    result = run(args.images, *inversion_settings(args), args.locality_images, args.gani_sweep)
+    result = run(args.images, *inversion_settings(args), args.locality_images, args.gani_sweep, args.zoo)
     command = f"python -m bench.inversion --images {args.images} --locality-images {args.locality_images}" + (
-        f" --gani-sweep {' '.join(map(str, args.gani_sweep))}" if args.gani_sweep else "")
+        f" --gani-sweep {' '.join(map(str, args.gani_sweep))}" if args.gani_sweep else "") + zoo_flag(args.zoo)
     publish("inversion", result, table(result), command, RESULTS, args.readme)
     if args.readme:
         write_cards(result)

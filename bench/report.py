@@ -1,4 +1,5 @@
-"""What every bench script does at the end, and the inversion settings the inversion and editing benches share."""
+"""What every bench script does at the end, the zoo flag, and the inversion settings the inversion and editing
+benches share."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,8 @@ from pipelines.tuning import TuningSettings
 
 from .readme import update_readme_block
 
+DEFAULT_ZOO = "emoji64"
+
 
 def publish(name: str, result: dict, table: str, command: str, results: Path, readme: bool) -> None:
     """Write the results JSON, print the table and, with readme, put it into the README's block `name`."""
@@ -19,6 +22,16 @@ def publish(name: str, result: dict, table: str, command: str, results: Path, re
     print(table)
     if readme:
         update_readme_block(name, f"```\n$ {command}\n```\n\n{table}\n")
+
+
+def add_zoo_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--zoo", default=DEFAULT_ZOO,
+                   help="the zoo to measure: a name in assets/zoos/ or a manifest path (the data is EmojiBench, 64 px)")
+
+
+def zoo_flag(zoo: str) -> str:
+    """The --zoo part of a command line as the README prints it (nothing for the default zoo)."""
+    return "" if zoo == DEFAULT_ZOO else f" --zoo {zoo}"
 
 
 def add_inversion_arguments(p: argparse.ArgumentParser) -> None:

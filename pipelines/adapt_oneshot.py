@@ -33,6 +33,7 @@ from .losses import sliced_wasserstein
 from .methods.refinestyle_2s import two_stage_residuals
 from .metrics import mse
 from .settings import control
+from .slots import StyleJudge
 
 Features = Callable[[Tensor], list[Tensor]]
 
@@ -114,7 +115,7 @@ def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Feat
     return params.freeze(info)
 
 
-def adapt_from_reference(nets: InversionNetworks, judge, reference: Tensor, s: OneShotSettings,
+def adapt_from_reference(nets: InversionNetworks, judge: StyleJudge, reference: Tensor, s: OneShotSettings,
                          init_from_inversion: bool = False, progress: Progress | None = None,
                          cancel: Cancel | None = None, zoo: str = "") -> AdaptedDomain:
     """One-shot adaptation to reference [1, 3, R, R]: its code w_r from `invert_for_domain` (e4e,
