@@ -1,7 +1,7 @@
 """Inversion: one entry point for every registered method -> images, W+ codes, details, metrics and seconds.
 
-The methods live in pipelines/methods/, one module each (DESIGN §1 lists them); a method is
-available when the zoo has the slots it needs. `render` synthesises a result's code, or an
+The methods live in pipelines/methods/, one module each (docs/architecture.md: the registry);
+a method is available when the zoo has the slots it needs. `render` synthesises a result's code, or an
 edited one, the way its method keeps details.
 """
 from __future__ import annotations
@@ -29,7 +29,8 @@ class InversionSettings:
         self.parts = parts
 
     def of(self, method: InversionMethod) -> object:
-        return next((p for p in self.parts if isinstance(p, method.settings)), None) or method.settings()
+        found = next((p for p in self.parts if isinstance(p, method.settings)), None)
+        return method.settings() if found is None else found
 
     def __repr__(self) -> str:
         return f"InversionSettings{self.parts!r}"

@@ -130,7 +130,7 @@ class InversionMethod:
     render: Renderer = synthesise
 
     def unavailable(self, nets: InversionNetworks) -> str:
-        """"" when the method can run on these networks, else the reason."""
+        """The empty string when the method can run on these networks, else the reason."""
         return next((f"no {slot} network in this zoo" for slot in self.needs if nets.network(slot) is None), "")
 
 
