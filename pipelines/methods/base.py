@@ -51,9 +51,9 @@ class InversionNetworks:
     def build(cls, load: Callable[[str], nn.Module], available: Callable[[str], bool]) -> InversionNetworks:
         """From a slot loader (a zoo's or the app session's); optional slots the zoo lacks stay None."""
         net, ident = load("perceptual"), load("identity")
-        slots = dict.fromkeys(slot for m in REGISTRY.values() for slot in m.needs)
+        slots = dict.fromkeys(slot for m in REGISTRY.values() for slot in m.needs if slot != "parsing")
         loaded = {s: load(s) for s in slots if available(s)}
-        parsing = load("parsing").features if available("parsing") else None
+        parsing = load("parsing").features if available("parsing") else None  # kept as its feature function
         return cls(load("generator"), ReconstructionLoss(net.perceptual_distance, ident.identity), parsing=parsing,
                    others={s: n for s, n in loaded.items() if s not in _TYPED_SLOTS},
                    **{s: n for s, n in loaded.items() if s in _TYPED_SLOTS})
