@@ -31,6 +31,7 @@ from torch import nn
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 ZOOS_DIR = ASSETS / "zoos"
 PROBE_TIMEOUT_S = 1.5
+ALIGNMENTS = {"ffhq"}  # how a zoo's training images were cut from photos; uploads are cut alike (pipelines.align)
 
 
 class SlotUnavailable(RuntimeError):
@@ -115,6 +116,9 @@ class Zoo:
         self.title: str = data.get("title", self.name)
         self.resolution: int = int(data["resolution"])
         self.description: str = data.get("description", "")
+        self.aligned: str | None = data.get("aligned")  # None: images are taken as they are
+        if self.aligned is not None and self.aligned not in ALIGNMENTS:
+            raise ValueError(f"{manifest.name}: unknown alignment '{self.aligned}' (known: {', '.join(sorted(ALIGNMENTS))})")
         self.assets_root = assets_root or manifest.resolve().parents[1]
         self.lock_path = manifest.with_suffix(".lock.json")
         self.slots: dict[str, SlotSpec] = {}

@@ -131,6 +131,14 @@ def test_shipped_manifests_parse_and_unknown_zoo_is_an_error():
         open_zoo("nope")
 
 
+def test_manifest_names_the_alignment_of_its_images(tmp_path):
+    assert open_zoo("ffhq").aligned == "ffhq" and open_zoo("emoji64").aligned is None
+    path = _manifest(tmp_path, {})
+    path.write_text(json.dumps({**json.loads(path.read_text()), "aligned": "celeba"}))
+    with pytest.raises(ValueError, match="unknown alignment 'celeba'"):
+        Zoo(path)
+
+
 def test_official_direction_files_load_and_edit(shared):
     root = shared / "fixtures" / "ffhq_directions"
     dirs = load_official_directions({n: root / f"{n}.pt" for n in ("age", "smile", "pose")} | {"pca": root / "ffhq_pca.pt"})
