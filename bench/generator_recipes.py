@@ -11,6 +11,7 @@ bench/results/<name>.json (default generator_recipes) with the machine's CPU fla
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import statistics
@@ -26,6 +27,7 @@ from train.data_emoji import load_emojibench
 from train.generator import networks, parse_args
 
 from .generator import cpu_flags, cpu_name
+from .readme import update_readme_block
 from .zoo_emoji64 import _embed, generator_samples
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,7 +37,9 @@ def recipe_flags(args: dict) -> str:
     """The training flags of a run that differ from train.generator's defaults."""
     defaults = {k: str(v) for k, v in vars(parse_args([])).items()}
     skip = {"run_dir", "kimg", "max_minutes", "ckpt_every", "log_every", "init_from", "export"}
-    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in args.items() if k not in skip and defaults.get(k) != v)
+    shown = {k: " ".join(map(str, ast.literal_eval(v))) if v.startswith("[") else v for k, v in args.items()
+             if k not in skip and defaults.get(k) != v}
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in shown.items())
 
 
 def seconds_per_step(log: Path) -> float:
@@ -72,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--samples", type=int, default=1600)
     p.add_argument("--zoo", default="emoji64")
     p.add_argument("--name", default="generator_recipes")
+    p.add_argument("--readme", action="store_true", help="also write the table into README.md")
     args = p.parse_args(argv)
     tune_cpu_allocator()
     zoo, data = open_zoo(args.zoo), load_emojibench()
@@ -83,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
                         "threads": torch.get_num_threads()}, "runs": rows}
     (RESULTS / f"{args.name}.json").write_text(json.dumps(info, indent=1) + "\n")
     print(table(rows))
+    if args.readme:
+        command = "python -m bench.generator_recipes " + " ".join(str(r) for r in args.runs)
+        update_readme_block(args.name, f"```\n$ {command}\n```\n\n{table(rows)}\n")
 
 
 if __name__ == "__main__":

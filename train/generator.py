@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import os
 import time
 from pathlib import Path
@@ -60,6 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ema-kimg", type=float, default=5.0)
     p.add_argument("--augment", choices=("diffaugment", "ada"), default="diffaugment",
                    help="DiffAugment on every image, or its transforms with an adaptive probability (ADA's r_t)")
+    p.add_argument("--augment-ops", nargs="+", default=["color", "translation", "cutout"],
+                   choices=["color", "translation", "cutout"], help="DiffAugment's transforms used by either mode")
     p.add_argument("--ada-target", type=float, default=0.6)
     p.add_argument("--ada-kimg", type=float, default=100.0, help="kimg for ADA's p to move from 0 to 1")
     p.add_argument("--va-weight", type=float, default=0.0,
@@ -176,7 +179,9 @@ class GanTraining:
             d_va = vision_aided_discriminator(args.zoo, args.va_stages, device)
             self.modules["D_va"], self.discs["D_va"], self.weights["D_va"] = d_va, d_va, args.va_weight
             self.opts["D_va"] = torch.optim.Adam(d_va.heads.parameters(), lr=args.lr, betas=(0.0, 0.99))
-        self.augment = AdaptiveAugment(args.ada_target, args.ada_kimg) if args.augment == "ada" else diff_augment
+        ops = tuple(args.augment_ops)
+        self.augment = (AdaptiveAugment(args.ada_target, args.ada_kimg, policy=ops) if args.augment == "ada"
+                        else functools.partial(diff_augment, policy=ops))
         self.bf16 = use_bf16(args.precision, device)
         self.G_train = DistributedDataParallel(self.G) if world > 1 else self.G
         self.trained = {k: DistributedDataParallel(d) if world > 1 else d for k, d in self.discs.items()}
