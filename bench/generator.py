@@ -174,6 +174,25 @@ def run(repeats: int) -> dict:
     }
 
 
+def training_step_only(repeats: int, readme: bool) -> None:
+    row = training_step_speed(repeats)
+    result = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                          "flags": cpu_flags()}, "rows": [row]}
+    (RESULTS.parent / "generator_training_step.json").write_text(json.dumps(result, indent=2) + "\n")
+    text = training_step_text(row, result["machine"])
+    print(text)
+    if readme:
+        update_readme_block("generator_training_step",
+                            f"```\n$ python -m bench.generator --training-step\n```\n\n{text}\n")
+
+
+def training_step_text(r: dict, machine: dict) -> str:
+    return (f"Generator training step (batch 16, {machine['threads']} thread(s), {machine['cpu']}): float32 "
+            f"{r['fp32_seconds']:.2f} s, bf16 autocast {r['seconds']:.2f} s → **{r['speedup_vs_fp32']:.2f}×** images "
+            f"per second (native bf16: {'yes' if r['native_bf16'] else 'no — emulated, expect a slowdown'}; "
+            f"CPU flags: {', '.join(machine.get('flags', [])) or 'n/a'}).")
+
+
 def table(result: dict) -> str:
     t = result["conv3x3_gflops"]
     lines = [f"Dense 3×3 conv throughput (512→512, 64², batch 1): {t['contiguous']:.0f} GFLOP/s contiguous, "
@@ -189,10 +208,7 @@ def table(result: dict) -> str:
         lines.append(f"| {r['case']} | {r['seconds'] * 1000:.0f} ms | {r['gflop']:.1f} | {r['efficiency']:.2f} | {ratio} |")
     for r in result["rows"]:
         if "speedup_vs_fp32" in r:
-            lines += ["", f"Generator training step (batch 16): float32 {r['fp32_seconds']:.2f} s, bf16 autocast "
-                      f"{r['seconds']:.2f} s → **{r['speedup_vs_fp32']:.2f}×** images per second "
-                      f"(native bf16 on this CPU: {'yes' if r['native_bf16'] else 'no — emulated, expect a slowdown'}; "
-                      f"CPU flags: {', '.join(result['machine'].get('flags', [])) or 'n/a'})."]
+            lines += ["", training_step_text(r, result["machine"])]
     return "\n".join(lines)
 
 
@@ -201,8 +217,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--readme", action="store_true", help="also write the table into README.md")
+    parser.add_argument("--training-step", action="store_true",
+                        help="time only train.generator's step, float32 vs bf16 autocast (generator_training_step.json)")
     args = parser.parse_args(argv)
     tuned = tune_cpu_allocator()
+    if args.training_step:
+        training_step_only(args.repeats, args.readme)
+        return
     result = run(args.repeats)
     result["machine"] |= {"allocator_tuned": tuned, "onednn_matmuls": onednn_is_exact()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
