@@ -9,8 +9,8 @@ from nets.emojinet import EmojiNet
 from nets.gradstyle import GradStyle
 from nets.stylegan2 import Generator
 from pipelines.directions import DirectionSet, GanSpace, LinearDirection, StyleChannel
-from pipelines.editing import Edit, apply_edit, edited_code, strength_sweep
-from pipelines.inversion import InversionNetworks, InversionResult, InversionSettings, invert
+from pipelines.editing import Edit, EditSettings, apply_edit, edit, edited_code, sigma_unit, strength_sweep
+from pipelines.inversion import InversionCache, InversionNetworks, InversionResult, InversionSettings, invert
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.losses import ReconstructionLoss
 from pipelines.tuning import TuningSettings
@@ -86,3 +86,23 @@ def test_strength_sweep_is_ordered_and_zero_is_the_reconstruction(setup):
     assert len(strip) == 3
     torch.testing.assert_close(strip[1], r.image)
     assert not torch.allclose(strip[0], strip[2])
+
+
+def test_the_edit_use_case_inverts_once_then_edits_sweeps_and_scores(setup):
+    nets, dirs, results = setup
+    target = results["e4e"].image
+    settings = EditSettings(("e4e", "refinestyle_opt"), "interfacegan", "smile", 1.5, sweep=(-1.0, 0.0, 1.0),
+                            inversion=InversionSettings(OptimisationSettings(w_steps=3, residual_steps=3, rank=2)))
+    cache = InversionCache()
+    first = edit(nets, target, dirs, settings, cache=cache)
+    assert [e.inversion.method for e in first] == ["e4e", "refinestyle_opt"]
+    unit = sigma_unit(nets.generator, dirs, "interfacegan", "smile")
+    for e in first:
+        expected = apply_edit(nets, e.inversion, dirs, Edit("interfacegan", "smile", 1.5 * unit))
+        torch.testing.assert_close(e.image, expected)
+        assert len(e.sweep) == 3 and set(e.metrics) == {"id_to_input", "id_kept"} and e.seconds > 0
+        torch.testing.assert_close(e.sweep[1], e.inversion.image)
+    again = edit(nets, target, dirs, settings, cache=cache)  # the same request: no second inversion
+    assert all(a.inversion is b.inversion for a, b in zip(first, again))
+    with pytest.raises(ValueError, match="unknown InterFaceGAN direction"):
+        edit(nets, target, dirs, EditSettings(("e4e",), "interfacegan", "nose"))

@@ -89,10 +89,11 @@ def build(session: Session) -> None:
             edits = edit(nets, target, directions, settings, progress=lambda f, d: progress(f, desc=d), cache=cache)
         shots, strip, rows = [(tensor_to_pil(target), "input")], [], []
         for e in edits:
-            name = label(e.inversion.method)
-            shots.append((tensor_to_pil(e.image), name))
-            strip += [(tensor_to_pil(img), f"{name} {k:+g}σ") for k, img in zip(settings.sweep, e.sweep)]
-            rows.append([name, round(e.metrics["id_to_input"], 4), round(e.metrics["id_kept"], 4), round(e.seconds, 3)])
+            shown = label(e.inversion.method)
+            shots.append((tensor_to_pil(e.image), shown))
+            strip += [(tensor_to_pil(img), f"{shown} {k:+g}σ") for k, img in zip(settings.sweep, e.sweep)]
+            rows.append([shown, round(e.metrics["id_to_input"], 4), round(e.metrics["id_kept"], 4),
+                         round(e.seconds, 3)])
         return shots, strip, rows
 
     inputs = [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps, tune_steps]
