@@ -125,7 +125,7 @@ def crop_ffhq(photo: Tensor, quad: Tensor, size: int) -> Tensor:
     padding and blur.  -> [3, size, size]"""
     quad = quad.double().clone()
     side = (quad[3] - quad[0]).norm().item()
-    img = photo.float()
+    img = photo.detach().float().cpu()  # the padding goes through numpy
 
     # 1. shrink by an integer factor when the square is over twice the output size
     shrink = int(math.floor(side / size * 0.5))
