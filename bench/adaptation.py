@@ -33,12 +33,12 @@ from pipelines.adapt_oneshot import OneShotSettings, adapt_from_reference
 from pipelines.adapt_text import TextAdaptSettings, adapt_text
 from pipelines.clip_loss import DirectionalLoss, clip_towers
 from pipelines.domain import AdaptedDomain
+from pipelines.emojibench import load_emojibench
 from pipelines.inversion import InversionNetworks
 from pipelines.metrics import mse, paired_bootstrap
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.settings import add_flag
 from pipelines.zoo import open_zoo
-from train.data_emoji import load_emojibench
 
 from .report import DEFAULT_ZOO, add_zoo_argument, publish, zoo_flag
 

@@ -23,16 +23,16 @@ from pathlib import Path
 
 import torch
 
+from pipelines.attributes import CANDIDATES, head_score
+from pipelines.augment import random_homographies, warp
 from pipelines.editing import Edit, apply_edit, sigma_unit
+from pipelines.emojibench import load_emojibench
 from pipelines.inversion import InversionNetworks, InversionSettings, invert, render
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.metrics import mse
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.tuning import TuningSettings
 from pipelines.zoo import open_zoo
-from train.augment import random_homographies, warp
-from train.data_emoji import load_emojibench
-from train.directions import CANDIDATES, head_score
 
 from .inversion import runnable_methods
 from .report import DEFAULT_ZOO, add_inversion_arguments, add_zoo_argument, inversion_settings, publish, zoo_flag

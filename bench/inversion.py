@@ -28,12 +28,12 @@ from pathlib import Path
 
 import torch
 
+from pipelines.emojibench import default_root, load_emojibench
 from pipelines.inversion import InversionNetworks, InversionSettings, available_methods, invert, lookup
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.tuning import TuningSettings, locality_drift
 from pipelines.zoo import ASSETS, open_zoo
-from train.data_emoji import default_root, load_emojibench
 
 from .readme import update_readme_block
 from .report import DEFAULT_ZOO, add_inversion_arguments, add_zoo_argument, inversion_settings, publish, zoo_flag

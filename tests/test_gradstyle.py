@@ -17,7 +17,7 @@ from nets.gradstyle import (
 )
 from nets.stylegan2 import Discriminator, Generator
 from pipelines.losses import ReconstructionLoss
-from train.augment import random_homographies, warp
+from pipelines.augment import random_homographies, warp
 from train.gradstyle import GradStyleTrainer
 
 

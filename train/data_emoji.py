@@ -54,18 +54,20 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from pipelines.emojibench import (EXTRA, PAIRED, STYLE_NAMES, STYLES, VERSION, EmojiBench, default_root,
+                                 load_emojibench)
 
 PACKAGES = {
     "google": "emoji-datasource-google@16.0.0",
@@ -77,14 +79,7 @@ PACKAGES = {
     "fluent_3d": "@lobehub/fluent-emoji-3d@1.1.0",
     "emojione": "@iconify-json/emojione@1.2.3",
 }
-VERSION = "emojibench-v2"
-PAIRED = ("google", "twitter")  # every row has both
 ICONIFY = ("fluent", "fluent_flat", "fluent_high_contrast", "emojione")
-STYLES = (*PAIRED, "fluent", "fluent_flat", "fluent_high_contrast", "fluent_3d", "emojione")
-EXTRA = STYLES[len(PAIRED):]
-STYLE_NAMES = {"google": "Google Noto", "twitter": "Twitter Twemoji", "fluent": "Microsoft Fluent (colour)",
-               "fluent_flat": "Microsoft Fluent flat", "fluent_high_contrast": "Microsoft Fluent high contrast",
-               "fluent_3d": "Microsoft Fluent 3D", "emojione": "EmojiOne 2.3 (colour)"}
 LICENCES = {"google": "Apache-2.0", "twitter": "CC-BY-4.0", "fluent": "MIT", "fluent_flat": "MIT",
             "fluent_high_contrast": "MIT", "fluent_3d": "MIT", "emojione": "CC-BY-4.0"}
 RENDER_PX = 256  # SVGs are rasterised at this size, then resampled to 64 px like every other image
@@ -106,10 +101,6 @@ _SINGULAR = {"people": "person", "men": "man", "women": "woman"}
 
 class Unrenderable(ValueError):
     """An icon the rasteriser rejects or draws as nothing."""
-
-
-def default_root() -> Path:
-    return Path(os.environ.get("EMOJIBENCH_HOME", Path.home() / ".cache" / "emojibench"))
 
 
 def _name_version(spec: str) -> tuple[str, str]:
@@ -531,65 +522,6 @@ def data_card(meta: dict) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-@dataclass
-class EmojiBench:
-    """The built dataset in memory. Images uint8 [N, 64, 64, 3]; use `tensor()` for [-1, 1].
-
-    `google` and `twitter` draw every row; `style(name)` gives any style in STYLES, white where
-    `has_style(name)` is False (that style does not draw the emoji).
-    """
-
-    google: np.ndarray
-    twitter: np.ndarray
-    records: list[dict]
-    vocab: dict[str, list[str]]
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
-    available: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def style(self, name: str) -> np.ndarray:
-        if name in PAIRED:
-            return getattr(self, name)
-        if name not in self.extra:
-            raise KeyError(f"no style {name!r} in EmojiBench; styles: {', '.join(STYLES)}")
-        return self.extra[name]
-
-    def has_style(self, name: str) -> np.ndarray:
-        """bool [N]: which rows the style draws."""
-        if name in PAIRED:
-            return np.ones(len(self.records), dtype=bool)
-        if name not in self.available:
-            raise KeyError(f"no style {name!r} in EmojiBench; styles: {', '.join(STYLES)}")
-        return self.available[name]
-
-    def indices(self, split: str) -> np.ndarray:
-        return np.array([i for i, r in enumerate(self.records) if r["split"] == split])
-
-    def label_ids(self, field_name: str) -> np.ndarray:
-        vocab = self.vocab[field_name]
-        return np.array([vocab.index(r[field_name]) for r in self.records])
-
-    def identity_ids(self) -> np.ndarray:
-        bases = sorted({r["base"] for r in self.records})
-        return np.array([bases.index(r["base"]) for r in self.records])
-
-    @staticmethod
-    def tensor(images: np.ndarray):
-        import torch
-
-        return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # [N, 3, 64, 64]
-
-
-def load_emojibench(root: Path | None = None) -> EmojiBench:
-    folder = (root or default_root()) / VERSION
-    if not (folder / "images.npz").is_file():
-        raise FileNotFoundError(f"EmojiBench is not built in {folder}: run `python -m train.data_emoji`")
-    meta = json.loads((folder / "meta.json").read_text())
-    with np.load(folder / "images.npz", allow_pickle=False) as data:
-        return EmojiBench(data["google"], data["twitter"], meta["records"], meta["vocab"],
-                          extra={s: data[s] for s in EXTRA}, available={s: data[f"has_{s}"] for s in EXTRA})
-
 
 def style_picture(bench: EmojiBench, count: int = 8) -> Image.Image:
     """One labelled row per style of the same `count` emoji, chosen evenly among those every style draws."""

@@ -27,47 +27,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from nets.emojinet import ATTRIBUTES, EmojiNet
+from nets.emojinet import EmojiNet
 from nets.stylegan2 import Generator
+from pipelines.attributes import CANDIDATES, AttributePair, head_score
 from pipelines.directions import DirectionSet, GanSpace, LinearDirection, StyleChannel
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "directions"
-
-
-@dataclass(frozen=True)
-class AttributePair:
-    name: str
-    head: str
-    positive: str
-    negative: str
-
-
-CANDIDATES = (
-    AttributePair("smile", "smiling", "yes", "no"),
-    AttributePair("gender", "gender", "woman", "man"),
-    AttributePair("age", "age", "older", "adult"),
-    AttributePair("child", "age", "child", "adult"),
-    AttributePair("skin_tone", "skin", "dark", "light"),
-    AttributePair("white_hair", "hair", "white", "n.a."),
-    AttributePair("blond_hair", "hair", "blond", "n.a."),
-    AttributePair("red_hair", "hair", "red", "n.a."),
-    AttributePair("curly_hair", "hair", "curly", "n.a."),
-    AttributePair("bald", "hair", "bald", "n.a."),
-)
-
-
-def head_score(logits: dict[str, torch.Tensor], pair: AttributePair) -> torch.Tensor:
-    values = ATTRIBUTES[pair.head]
-    lg = logits[pair.head]
-    return lg[:, values.index(pair.positive)] - lg[:, values.index(pair.negative)]  # [B]
 
 
 @torch.no_grad()

@@ -26,12 +26,12 @@ from torch import Tensor, nn
 from nets.e4e import E4E_EMOJI64, E4EEncoder
 from nets.layers import EqualLinear
 from nets.stylegan2 import Generator
+from pipelines.emojibench import default_root, load_emojibench
 from pipelines.losses import ReconstructionLoss
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, open_zoo
 
 from .checkpoint import StepLogger, load_state, save_state
-from .data_emoji import default_root, load_emojibench
 from .export import ModelCard, ship
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "e4e"

@@ -24,12 +24,12 @@ import torch
 import torch.nn.functional as F
 
 from nets.emojinet import ATTRIBUTES, EmojiNet
+from pipelines.emojibench import EmojiBench, default_root, load_emojibench
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
 
 from .augment import _translation
 from .checkpoint import StepLogger, load_state, save_state
-from .data_emoji import EmojiBench, default_root, load_emojibench
 from .export import save_network
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "emojinet"

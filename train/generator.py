@@ -38,12 +38,12 @@ from torch.nn.parallel import DistributedDataParallel
 from nets.configs import EMOJI64
 from nets.stylegan2 import Discriminator, Generator
 from nets.vision_aided import FeatureDiscriminator
+from pipelines.emojibench import default_root, load_emojibench
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
 
 from .augment import AdaptiveAugment, diff_augment
 from .checkpoint import load_state, save_state
-from .data_emoji import default_root, load_emojibench
 from .export import save_network
 
 EXPORT_DIR = ASSETS / "zoo" / "emoji64"

@@ -27,13 +27,13 @@ from torch import Tensor
 from nets.e4e import E4EEncoder
 from nets.gradstyle import GRADSTYLE_EMOJI64, GradStyle
 from nets.stylegan2 import Discriminator, Generator
+from pipelines.augment import random_homographies, warp
+from pipelines.emojibench import default_root, load_emojibench
 from pipelines.losses import ReconstructionLoss
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, open_zoo
 
-from .augment import random_homographies, warp
 from .checkpoint import StepLogger, load_state, save_state
-from .data_emoji import default_root, load_emojibench
 from .export import ModelCard, ship
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "gradstyle"

@@ -33,11 +33,11 @@ import torch.nn.functional as F
 
 from nets.emojinet import EmojiNet
 from nets.parsing_unet import ParsingUNet
+from pipelines.emojibench import EmojiBench, default_root, load_emojibench
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
 
 from .checkpoint import StepLogger, load_state, save_state
-from .data_emoji import EmojiBench, default_root, load_emojibench
 from .export import save_network
 
 EXPORT = ASSETS / "zoo" / "emoji64" / "parsing"

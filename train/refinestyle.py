@@ -26,12 +26,12 @@ import torch
 from nets.e4e import E4EEncoder
 from nets.refinestyle import RefineStyleEncoder
 from nets.stylegan2 import Generator
+from pipelines.emojibench import default_root, load_emojibench
 from pipelines.losses import ReconstructionLoss
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, open_zoo
 
 from .checkpoint import StepLogger, load_state, save_state
-from .data_emoji import default_root, load_emojibench
 from .e4e import training_batch
 from .export import ModelCard, ship
 

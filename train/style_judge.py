@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 
 from nets.style_judge import StyleJudge
+from pipelines.emojibench import STYLE_NAMES, STYLES, EmojiBench, default_root, load_emojibench
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
 
 from .checkpoint import StepLogger, load_state, save_state
-from .data_emoji import STYLE_NAMES, STYLES, EmojiBench, default_root, load_emojibench
 from .emojinet import jitter
 from .export import save_network
 
