@@ -1,8 +1,8 @@
 """Named generator architectures (constructor arguments of nets.stylegan2.Generator).
 
 - FFHQ1024: the official config-f generator that the `ffhq` zoo converts.
-- EMOJI64: the narrow 64 px generator that train/generator.py trains for the `emoji64` zoo
-  (2.29 M parameters: the zoo's limit is 2.5 M).
+- EMOJI64: the narrow 64 px generator of the `emoji64` zoo, for bench.generator's timings; the
+  zoo's manifest is the source train/generator.py builds from (tests/test_zoo.py checks they agree).
 """
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ is an offset from w_avg (`latent_avg` in the official file), which `forward` add
 
 Parameter names follow the official checkpoint, so `pipelines.converters.load_official_e4e`
 copies the `encoder.*` tensors of `e4e_ffhq_encode.pt` unchanged. `E4E_FFHQ` is that network
-(IR-SE50, 256 px input, 18 codes of 512); `E4E_EMOJI64` is the narrow version trained here.
+(IR-SE50, 256 px input, 18 codes of 512); a zoo that trains its own names its narrower
+configuration in its manifest (assets/zoos/emoji64.json, "architectures").
 """
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ from .layers import EqualLinear
 
 E4E_FFHQ: dict = {"input_size": 256, "stages": [[64, 3], [128, 4], [256, 14], [512, 3]], "stem": 64,
                   "w_dim": 512, "num_ws": 18, "coarse": 3, "middle": 7}
-E4E_EMOJI64: dict = {"input_size": 64, "stages": [[32, 2], [64, 2], [128, 3], [128, 2]], "stem": 32,
-                     "w_dim": 128, "num_ws": 10, "coarse": 3, "middle": 6}
 
 
 class SEModule(nn.Module):

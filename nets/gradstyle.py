@@ -24,7 +24,8 @@ generator renders W+, and at a few stage boundaries m the features f_m are corre
   (With a freely projected read, 400 training steps left F'_m close to zero and the editing
   stream no better than e4e.)
 
-Stages are named by the generator conv layer after which they act (see `stage_layers`).
+Stages are named by the generator conv layer after which they act (see `stage_layers`); the
+emoji64 zoo's choice of stages and widths is in its manifest (assets/zoos/emoji64.json, "architectures").
 """
 from __future__ import annotations
 
@@ -35,15 +36,6 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
-
-# emoji64: the 1024 px model refines after blocks 3, 6 and 8 of 9 (16, 128 and 512 px); the
-# 64 px generator has 5 blocks (4 … 64 px), and the same fractions of its depth (1/3, 2/3, 8/9)
-# fall after blocks 2, 3 and 4 — conv layers 2, 4 and 6, at 8, 16 and 32 px — whose resolutions
-# match the e4e body's stage outputs (c2, c1, stage 1), so T_m needs no resampling. The 64 px
-# block is left to the generator, as the 1024 px block is in the paper.
-GRADSTYLE_EMOJI64: dict = {"stage_layers": [2, 4, 6], "gen_channels": [192, 160, 128],
-                           "enc_channels": [128, 64, 32], "hidden": 64, "res_blocks": 2,
-                           "heads": 2, "top_mu": 0.1, "aligner_layers": 2}
 
 Stream = dict[int, tuple[Tensor, Tensor]]  # stage layer -> (F_m residual, f_m reconstructed features)
 

@@ -144,3 +144,25 @@ def _from_array(arr: np.ndarray) -> Image.Image:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     return Image.fromarray(arr)
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+
+class ImageFolder:
+    """Training images read from a folder (recursively) when indexed, so that a large set (FFHQ's
+    70 k photos) never sits in memory: `folder[idx]` with an index tensor or a slice -> [B, 3, R, R]
+    in [-1, 1], each image centre-cropped and resized as `prepare_image` does. Indexes like a tensor."""
+
+    def __init__(self, folder: Path, resolution: int) -> None:
+        self.paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
+        self.resolution = resolution
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: Tensor | slice) -> Tensor:
+        paths = self.paths[index] if isinstance(index, slice) else [self.paths[i] for i in index.tolist()]
+        return torch.cat([prepare_image(p, self.resolution) for p in paths])

@@ -23,10 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Literal, overload
 from urllib.parse import urlparse
 
 import torch
 from torch import nn
+
+from .directions import DirectionSet
+from .slots import ClipModel, Identity, Parsing, Perceptual
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 ZOOS_DIR = ASSETS / "zoos"
@@ -121,6 +125,7 @@ class Zoo:
             raise ValueError(f"{manifest.name}: unknown alignment '{self.aligned}' (known: {', '.join(sorted(ALIGNMENTS))})")
         self.assets_root = assets_root or manifest.resolve().parents[1]
         self.lock_path = manifest.with_suffix(".lock.json")
+        self.architectures: dict[str, dict] = {k: v["config"] for k, v in data.get("architectures", {}).items()}
         self.slots: dict[str, SlotSpec] = {}
         for name, spec in data["slots"].items():
             files = tuple(FileSpec(**f) for f in spec.get("files", []))
@@ -154,7 +159,28 @@ class Zoo:
     def available(self, name: str) -> bool:
         return name in self.slots and self.slot_status(name).available
 
+    def architecture(self, slot: str) -> dict:
+        """The constructor arguments a recipe builds a new `slot` network with (the manifest's
+        "architectures"; a shipped network carries its own in its config.json)."""
+        if slot not in self.architectures:
+            raise ValueError(f"zoo '{self.name}' names no architecture for '{slot}' (it has: "
+                             f"{', '.join(sorted(self.architectures)) or 'none'}); add one to {self.manifest.name}")
+        return self.architectures[slot]
+
     # ---- loading ------------------------------------------------------------------------
+    @overload
+    def load(self, name: Literal["perceptual"], device: str | torch.device = ...) -> Perceptual: ...
+    @overload
+    def load(self, name: Literal["identity"], device: str | torch.device = ...) -> Identity: ...
+    @overload
+    def load(self, name: Literal["parsing"], device: str | torch.device = ...) -> Parsing: ...
+    @overload
+    def load(self, name: Literal["clip"], device: str | torch.device = ...) -> ClipModel | dict[str, ClipModel]: ...
+    @overload
+    def load(self, name: Literal["directions"], device: str | torch.device = ...) -> DirectionSet: ...
+    @overload
+    def load(self, name: str, device: str | torch.device = ...) -> object: ...
+
     def load(self, name: str, device: str | torch.device = "cpu") -> object:
         """The slot's network (or data), loaded once per process and device; slots that name the
         same files with the same loader (perceptual, identity, parsing on emoji64) share one."""

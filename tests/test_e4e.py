@@ -6,12 +6,13 @@ import json
 import pytest
 import torch
 
-from nets.e4e import E4E_EMOJI64, E4E_FFHQ, E4EEncoder
+from nets.e4e import E4E_FFHQ, E4EEncoder
 from pipelines.converters import convert_official_e4e
+from pipelines.zoo import open_zoo
 
 
 def test_emoji64_encoder_outputs_wplus_around_w_avg():
-    enc = E4EEncoder(**E4E_EMOJI64).eval()
+    enc = E4EEncoder(**open_zoo("emoji64").architecture("e4e")).eval()
     enc.w_avg.normal_()
     with torch.no_grad():
         ws = enc(torch.rand(2, 3, 64, 64) * 2 - 1)

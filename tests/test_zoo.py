@@ -157,3 +157,17 @@ def test_official_direction_files_load_and_edit(shared):
     torch.testing.assert_close(step, 2.0 * dirs.ganspace.std[3] * dirs.ganspace.components[3])
     with pytest.raises(ValueError):
         dirs.interfacegan["age"].apply(torch.randn(1, 10, 64), 1.0)
+
+
+def test_emoji64_architectures_build_the_shipped_networks():
+    """The manifest's architectures are the constructor arguments of the shipped checkpoints
+    (and nets/configs.EMOJI64, which bench.generator times, is the generator's)."""
+    from nets.configs import EMOJI64
+
+    zoo = open_zoo("emoji64")
+    assert zoo.architecture("generator") == EMOJI64
+    for slot in ("generator", "e4e", "gradstyle"):
+        shipped = json.loads((zoo.assets_root / "zoo" / "emoji64" / slot / "config.json").read_text())
+        assert {k: shipped[k] for k in zoo.architecture(slot)} == zoo.architecture(slot), slot
+    with pytest.raises(ValueError, match="no architecture for 'clip'"):
+        zoo.architecture("clip")

@@ -54,10 +54,11 @@ def load_state(folder: Path, modules: dict[str, nn.Module], optimizers: dict[str
 
 
 class StepLogger:
-    """Counts steps and wall time into a resumable `meta` dict and prints a line every `every` steps."""
+    """Counts steps and wall time into a resumable `meta` dict and prints a line every `every` steps
+    (when verbose: one process of a distributed run prints)."""
 
-    def __init__(self, meta: dict, every: int, total: int | None = None) -> None:
-        self.meta, self.every, self.total = meta, every, total
+    def __init__(self, meta: dict, every: int, total: int | None = None, verbose: bool = True) -> None:
+        self.meta, self.every, self.total, self.verbose = meta, every, total, verbose
         self.start = time.time()
 
     def step(self, parts: dict[str, float]) -> None:
@@ -66,5 +67,6 @@ class StepLogger:
             self.meta["seconds"] += time.time() - self.start
             self.start = time.time()
             of = f"/{self.total}" if self.total else ""
-            print(f"step {self.meta['step']:6d}{of}  " + "  ".join(f"{k} {v:.4f}" for k, v in parts.items()) +
-                  f"  {self.meta['seconds'] / 60:.1f} min", flush=True)
+            if self.verbose:
+                print(f"step {self.meta['step']:6d}{of}  " + "  ".join(f"{k} {v:.4f}" for k, v in parts.items()) +
+                      f"  {self.meta['seconds'] / 60:.1f} min", flush=True)

@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import random
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,15 +27,14 @@ import torch.nn.functional as F
 from nets.configs import EMOJI_CLIP
 from nets.emoji_clip import EmojiClip
 from pipelines.clip_text import tokenize
-from pipelines.emojibench import EmojiBench, default_root, load_emojibench
+from pipelines.emojibench import EmojiBench, load_emojibench
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
+from pipelines.zoo import open_zoo, register_local_slot
 
 from .augment import _translation
-from .checkpoint import StepLogger, load_state, save_state
 from .export import save_network
+from .recipe import Distributed, add_training_flags, export_folder, run_steps, setup_distributed
 
-EXPORT = ASSETS / "zoo" / "emoji64" / "clip"
 CONTEXT = EMOJI_CLIP["text"]["context_length"]
 STYLE_PROMPTS = {"google": "an emoji, google style", "twitter": "an emoji, twitter style"}
 
@@ -84,53 +82,62 @@ def evaluate(model: EmojiClip, data: EmojiBench, split: str = "test") -> dict:
             "text_queries": len(queries), "gallery": len(idx)}
 
 
-def train(args: argparse.Namespace) -> tuple[EmojiClip, dict]:
+def train(args: argparse.Namespace, ddp: Distributed) -> tuple[EmojiClip, dict]:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     data = load_emojibench()
     tr = data.indices("train")
-    model = new_model(data)
+    model = new_model(data).to(ddp.device)
     images = {s: data.tensor(getattr(data, s)[tr]) for s in ("google", "twitter")}
     ident = torch.tensor(data.identity_ids()[tr])
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1)
     steps_per_epoch = math.ceil(2 * len(tr) / args.batch)
     total = args.epochs * steps_per_epoch
-    meta = load_state(args.run_dir, {"clip": model}, {"opt": opt}) or {"step": 0, "seconds": 0.0}
-    log = StepLogger(meta, args.log_every, total)
-    while meta["step"] < total:
-        step = meta["step"]
-        warm = min(1.0, (step + 1) / 200)
+
+    def contrastive(x: torch.Tensor, tokens: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+        """CLIP's symmetric InfoNCE over the whole batch, pairs marked `same` masked out as negatives."""
+        img = model.encode_image(x)
+        txt = model.encode_text(tokens)
+        logits = model.logit_scale * img @ txt.t()  # [B, B]
+        logits = logits.masked_fill(same & ~torch.eye(len(x), dtype=torch.bool, device=x.device), -1e4)
+        target = torch.arange(len(x), device=x.device)
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+    # one process: the loss as written; several: each process's shard of the batch
+    objective = ddp.objective({"clip": model}, contrastive)
+
+    def step(i: int) -> dict[str, float]:
+        warm = min(1.0, (i + 1) / 200)
         for g in opt.param_groups:
-            g["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * step / total))
+            g["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * i / total))
         rows = torch.randint(len(tr), (args.batch,))
         style = torch.randint(2, (args.batch,))
         x = torch.where(style[:, None, None, None] == 0, images["google"][rows], images["twitter"][rows])
         texts = [rng.choice(captions(data.records[tr[r]], ("google", "twitter")[s]))
                  for r, s in zip(rows.tolist(), style.tolist())]
-        img = model.encode_image(_translation(x, ratio=4 / 64))
-        txt = model.encode_text(tokenize(texts, CONTEXT))
-        logits = model.logit_scale * img @ txt.t()  # [B, B]
-        same = (ident[rows][:, None] == ident[rows][None, :]) & (style[:, None] == style[None, :])
-        logits = logits.masked_fill(same & ~torch.eye(args.batch, dtype=torch.bool), -1e4)  # no false negatives
-        target = torch.arange(args.batch)
-        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+        same = (ident[rows][:, None] == ident[rows][None, :]) & (style[:, None] == style[None, :])  # no false negatives
+        x, tokens = _translation(x, ratio=4 / 64), tokenize(texts, CONTEXT)
+        mine = ddp.shard(torch.arange(args.batch))
+        loss = objective(x[mine].to(ddp.device), tokens[mine].to(ddp.device), same[mine][:, mine].to(ddp.device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         with torch.no_grad():
             model.clip.logit_scale.clamp_(0, math.log(100))
-        log.step({"loss": loss.item(), "temperature": model.logit_scale.item()})
-        if meta["step"] % (steps_per_epoch * 10) == 0 or meta["step"] == total:
-            save_state(args.run_dir, {"clip": model}, {"opt": opt}, meta)
+        return {"loss": loss.item(), "temperature": model.logit_scale.item()}
+
+    meta = run_steps(args, ddp, {"clip": model}, {"opt": opt}, step, total, steps_per_epoch * 10)
     return model.eval(), meta
 
 
 def export(model: EmojiClip, metrics: dict, meta: dict, args: argparse.Namespace) -> None:
     x = EmojiBench.tensor(load_emojibench().google[:64])
+    zoo = open_zoo(args.zoo)
+    folder = export_folder(zoo, "clip")
     record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60,
               "command": "python -m train.clip", "args": vars(args)}
-    use_half, drift = save_network(model, EXPORT, lambda m: m.encode_image(x), 1e-2, record)
-    (EXPORT / "README.md").write_text(f"""# Emoji CLIP (emoji64 `clip` slot)
+    use_half, drift = save_network(model, folder, lambda m: m.encode_image(x), 1e-2, record)
+    (folder / "README.md").write_text(f"""# Emoji CLIP ({zoo.name} `clip` slot)
 
 open_clip's `CLIP` class with the `EMOJI_CLIP` config (`nets/configs.py`): ViT 64 px / 8 px patches,
 width 192, 6 layers; text transformer width 128, 4 layers, context 32, over the compact BPE vocabulary of
@@ -142,24 +149,23 @@ its captions; {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameter
 - **Test split**: zero-shot style accuracy {metrics['zero_shot_style_accuracy']:.3f}; text→image R@5
   {metrics['text_to_image_r5']:.3f} ({metrics['text_queries']} emoji names against {metrics['gallery']} images).
 """)
-    register_local_slot(ZOOS_DIR / "emoji64.json", "clip", EXPORT, options={"class": "EmojiClip"},
+    register_local_slot(zoo.manifest, "clip", folder, options={"class": "EmojiClip"},
                         note="emoji CLIP (open_clip architecture, trained by train/clip.py)")
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_flags(p, "clip", batch=128, lr=1e-3, ckpt_every=None)
     p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--run-dir", type=Path, default=default_root() / "runs" / "clip")
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    model, meta = train(args)
-    metrics = evaluate(model, load_emojibench())
-    print(json.dumps(metrics, indent=1))
-    export(model, metrics, meta, args)
+    ddp = setup_distributed(args.device)
+    model, meta = train(args, ddp)
+    if ddp.main:
+        metrics = evaluate(model.cpu(), load_emojibench())
+        print(json.dumps(metrics, indent=1))
+        export(model, metrics, meta, args)
+    ddp.close()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Fit the emoji64 editing directions: InterFaceGAN boundaries from EmojiNet labels, GANSpace PCA of W.
+"""Fit a zoo's editing directions (default emoji64): InterFaceGAN boundaries from EmojiNet labels, GANSpace PCA of W.
 
     python -m train.directions           # needs the shipped generator and EmojiNet
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -37,9 +38,9 @@ from nets.stylegan2 import Generator
 from pipelines.attributes import CANDIDATES, AttributePair, head_score
 from pipelines.directions import DirectionSet, GanSpace, LinearDirection, StyleChannel
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
+from pipelines.zoo import open_zoo, register_local_slot
 
-EXPORT = ASSETS / "zoo" / "emoji64" / "directions"
+from .recipe import export_folder
 
 
 @torch.no_grad()
@@ -154,7 +155,7 @@ def localise_stylespace(G: Generator, net: EmojiNet, pairs: list[AttributePair],
     return channels, report
 
 
-def save_directions(directions: DirectionSet, report: dict, folder=EXPORT) -> None:
+def save_directions(directions: DirectionSet, report: dict, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"interfacegan.{k}": d.vector.contiguous() for k, d in directions.interfacegan.items()}
     gs = directions.ganspace
@@ -184,17 +185,19 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--zoo", default="emoji64", help="zoo whose generator and EmojiNet the fit reads, and that it exports into")
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    zoo = open_zoo("emoji64")
+    zoo = open_zoo(args.zoo)
     G, net = zoo.load("generator"), zoo.load("perceptual")
     directions, report = fit_all(G, net, args.samples, args.seed)
     kept = [p for p in CANDIDATES if p.name in directions.interfacegan]
     directions.stylespace, style_report = localise_stylespace(G, net, kept)
     report = {"interfacegan": report, "stylespace": style_report}
-    save_directions(directions, report)
+    folder = export_folder(zoo, "directions")
+    save_directions(directions, report, folder)
     print(json.dumps(report, indent=1))
-    register_local_slot(ZOOS_DIR / "emoji64.json", "directions", EXPORT, loader="project_directions",
+    register_local_slot(zoo.manifest, "directions", folder, loader="project_directions",
                         note="InterFaceGAN (EmojiNet-labelled) and GANSpace directions, fitted by train/directions.py")
 
 

@@ -1,6 +1,7 @@
-"""Train the emoji64 e4e encoder (nets/e4e.py E4E_EMOJI64) against the frozen emoji64 generator.
+"""Train a zoo's e4e encoder (the zoo's e4e architecture, nets/e4e.py) against its frozen generator.
 
     python -m train.e4e --steps 20000            # resumable; then exports into assets/zoo/emoji64/e4e
+    torchrun --nproc_per_node 8 -m train.e4e --zoo ffhq --data ffhq/images1024x1024 --device cuda
 
 e4e (Tov et al. 2021, §4): W+ = w₀ + Δ with
 - the reconstruction loss of RefineStyle Eq. 6 on the zoo's perceptual and identity nets
@@ -9,33 +10,29 @@ e4e (Tov et al. 2021, §4): W+ = w₀ + Δ with
   switched on after i · --progressive-every steps, so the encoder first learns one w per image;
 - the latent discriminator: a 4-layer MLP told apart mapping(z) from the encoder's codes,
   non-saturating loss (λ_adv = 0.1) with R1 (γ = 10).
-Training images: half real (EmojiBench Google train split), half generator samples, so the
-encoder sees the whole generator range. Adam (the paper's Ranger is RAdam + Lookahead).
+Training images: half real (--data, default the EmojiBench Google train split), half generator
+samples, so the encoder sees the whole generator range. Flags, resuming and DDP: train/recipe.py. Adam (the paper's Ranger is RAdam + Lookahead).
 """
 from __future__ import annotations
 
 import argparse
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nets.e4e import E4E_EMOJI64, E4EEncoder
+from nets.e4e import E4EEncoder
 from nets.layers import EqualLinear
 from nets.stylegan2 import Generator
-from pipelines.emojibench import default_root, load_emojibench
 from pipelines.losses import ReconstructionLoss
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, open_zoo
+from pipelines.zoo import open_zoo
 
-from .checkpoint import StepLogger, load_state, save_state
 from .export import ModelCard, ship
-
-EXPORT = ASSETS / "zoo" / "emoji64" / "e4e"
-
+from .recipe import (add_data_flag, add_training_flags, data_name, export_folder, run_steps, setup_distributed,
+                     training_images)
 
 class LatentDiscriminator(nn.Module):
     """e4e's D_W: is this w from the mapping network or from the encoder?"""
@@ -78,7 +75,7 @@ class E4ETrainer:
     def latent_d_loss(self, images: Tensor) -> Tensor:
         with torch.no_grad():
             fake = self.encoder(images).reshape(-1, self.encoder.w_dim)
-            real = self.generator.mapping(torch.randn(fake.shape[0], self.generator.z_dim))
+            real = self.generator.mapping(torch.randn(fake.shape[0], self.generator.z_dim).to(fake.device))
         real.requires_grad_(True)
         real_logits = self.latent_d(real)
         (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
@@ -89,61 +86,61 @@ class E4ETrainer:
 def training_batch(reals: Tensor, generator: Generator, batch: int, real_fraction: float = 0.5) -> Tensor:
     """Real emoji (real_fraction of the batch) and generator samples (the rest).  -> [B, 3, 64, 64]"""
     n_real = round(batch * real_fraction)
-    real = reals[torch.randint(len(reals), (n_real,))]
+    device = generator.w_avg.device
+    real = reals[torch.randint(len(reals), (n_real,))].to(device)
     with torch.no_grad():
-        z = torch.randn(batch - n_real, generator.z_dim)
+        z = torch.randn(batch - n_real, generator.z_dim).to(device)  # drawn on the CPU: the same numbers on any device
         fake = generator.synthesis(generator.broadcast(generator.mapping(z))).clamp(-1, 1)
     return torch.cat([real, fake])
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=20000)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-4)
+    add_training_flags(p, "e4e", batch=8, lr=1e-4, steps=20000)
+    add_data_flag(p)
     p.add_argument("--progressive-every", type=int, default=1000)
-    p.add_argument("--run-dir", type=Path, default=default_root() / "runs" / "e4e")
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--ckpt-every", type=int, default=500)
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    torch.manual_seed(0)
-    zoo = open_zoo("emoji64")
-    g = zoo.load("generator")
-    judge = zoo.load("perceptual")
-    encoder = E4EEncoder(**E4E_EMOJI64)
+    ddp = setup_distributed(args.device)
+    torch.manual_seed(args.seed)
+    zoo = open_zoo(args.zoo)
+    g = zoo.load("generator", ddp.device)
+    judge = zoo.load("perceptual", ddp.device)
+    encoder = E4EEncoder(**zoo.architecture("e4e")).to(ddp.device)
     encoder.w_avg.copy_(g.w_avg.expand_as(encoder.w_avg))
     trainer = E4ETrainer(encoder, g, ReconstructionLoss(judge.perceptual_distance, judge.identity),
-                         LatentDiscriminator(g.w_dim))
+                         LatentDiscriminator(g.w_dim).to(ddp.device))
+    encoder_loss = ddp.objective({"encoder": encoder, "latent_d": trainer.latent_d}, trainer.encoder_loss)
+    latent_d_loss = ddp.objective({"latent_d": trainer.latent_d}, trainer.latent_d_loss)
     opt_e = torch.optim.Adam(encoder.parameters(), lr=args.lr)
     opt_d = torch.optim.Adam(trainer.latent_d.parameters(), lr=args.lr)
-    data = load_emojibench()
-    reals = data.tensor(data.google[data.indices("train")])
-    meta = load_state(args.run_dir, {"encoder": encoder, "latent_d": trainer.latent_d},
-                      {"encoder": opt_e, "latent_d": opt_d}) or {"step": 0, "seconds": 0.0}
-    log = StepLogger(meta, args.log_every, args.steps)
-    while meta["step"] < args.steps:
-        images = training_batch(reals, g, args.batch)
-        d_loss = trainer.latent_d_loss(images)
+    reals = training_images(args.data, g.size)
+
+    def step(i: int) -> dict[str, float]:
+        images = ddp.shard(training_batch(reals, g, args.batch))
+        d_loss = latent_d_loss(images)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        loss, parts = trainer.encoder_loss(images, trainer.active_codes(meta["step"], args.progressive_every))
+        loss, parts = encoder_loss(images, trainer.active_codes(i, args.progressive_every))
         opt_e.zero_grad(set_to_none=True)
         loss.backward()
         opt_e.step()
-        log.step(parts)
-        if meta["step"] % args.ckpt_every == 0 or meta["step"] == args.steps:
-            save_state(args.run_dir, {"encoder": encoder, "latent_d": trainer.latent_d},
-                       {"encoder": opt_e, "latent_d": opt_d}, meta)
-    encoder.eval()
-    x = reals[:32]
-    card = ModelCard("emoji64 e4e encoder",
-                     "`E4E_EMOJI64` (nets/e4e.py), on EmojiBench Google train images and generator samples",
-                     f"python -m train.e4e --steps {args.steps}", vars(args), meta,
-                     "e4e encoder trained by train/e4e.py against the emoji64 generator")
-    ship(encoder, EXPORT, card, lambda e: e(x), 2e-2, "e4e")
-    print(json.dumps(meta))
+        return parts
+
+    meta = run_steps(args, ddp, {"encoder": encoder, "latent_d": trainer.latent_d},
+                     {"encoder": opt_e, "latent_d": opt_d}, step, args.steps, args.ckpt_every)
+    if ddp.main:
+        encoder.eval()
+        x = reals[:32].to(ddp.device)
+        card = ModelCard(f"{zoo.name} e4e encoder",
+                         f"`E4EEncoder` with the zoo's e4e architecture ({zoo.manifest.name}), on {data_name(args.data)} "
+                         "and generator samples",
+                         f"python -m train.e4e --steps {args.steps}", vars(args), meta,
+                         f"e4e encoder trained by train/e4e.py against the {zoo.name} generator")
+        ship(encoder, export_folder(zoo, "e4e"), card, lambda e: e(x), 2e-2, "e4e", zoo.manifest)
+        print(json.dumps(meta))
+    ddp.close()
 
 
 if __name__ == "__main__":

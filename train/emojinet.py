@@ -17,23 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from nets.emojinet import ATTRIBUTES, EmojiNet
-from pipelines.emojibench import EmojiBench, default_root, load_emojibench
+from pipelines.emojibench import EmojiBench, load_emojibench
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
+from pipelines.zoo import open_zoo, register_local_slot
 
 from .augment import _translation
-from .checkpoint import StepLogger, load_state, save_state
 from .export import save_network
-
-EXPORT = ASSETS / "zoo" / "emoji64" / "emojinet"
-
+from .recipe import Distributed, add_training_flags, export_folder, run_steps, setup_distributed
 
 def jitter(x: torch.Tensor) -> torch.Tensor:
     """Translation (±4 px, white), light noise, and a mild blur on half the batch."""
@@ -67,7 +63,7 @@ def evaluate(net: EmojiNet, data: EmojiBench, split: str = "test") -> dict:
     return out
 
 
-def train(args: argparse.Namespace) -> EmojiNet:
+def train(args: argparse.Namespace, ddp: Distributed) -> EmojiNet:
     torch.manual_seed(args.seed)
     data = load_emojibench()
     tr = data.indices("train")
@@ -80,33 +76,40 @@ def train(args: argparse.Namespace) -> EmojiNet:
     params = list(net.parameters()) + [classes]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     holder = torch.nn.ParameterDict({"classes": classes})
+    net, holder = net.to(ddp.device), holder.to(ddp.device)
     steps_per_epoch = math.ceil(len(tr) / args.batch)
     total = args.epochs * steps_per_epoch
-    meta = load_state(args.run_dir, {"net": net, "classes": holder}, {"opt": opt}) or {"step": 0, "seconds": 0.0}
-    log = StepLogger(meta, args.log_every, total)
-    while meta["step"] < total:
-        step = meta["step"]
-        for group in opt.param_groups:
-            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / total))
-        b = torch.randint(len(tr), (args.batch,))
-        x = jitter(torch.cat([google[b], twitter[b]]))  # [2B, 3, 64, 64]: row i and i + B are one emoji
+
+    def losses(x: torch.Tensor, y: torch.Tensor, attributes: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        """x [2b, 3, 64, 64]: rows i and i + b are one emoji in both styles; y [b] identities."""
         out = net(x)
         emb = out["embedding"]
-        y = ident[b].repeat(2)
-        cos = emb @ F.normalize(classes, dim=1).t()  # [2B, n_ids]
-        margin = F.one_hot(y, len(bases)) * 0.2
-        loss_id = F.cross_entropy(16 * (cos - margin), y)
-        pair = emb[: args.batch] @ emb[args.batch :].t() / 0.1  # [B, B]
-        same = (ident[b][:, None] == ident[b][None, :]).float()
+        b = len(y)
+        cos = emb @ F.normalize(holder["classes"], dim=1).t()  # [2b, n_ids]
+        margin = F.one_hot(y.repeat(2), len(bases)) * 0.2
+        loss_id = F.cross_entropy(16 * (cos - margin), y.repeat(2))
+        pair = emb[:b] @ emb[b:].t() / 0.1  # [b, b]
+        same = (y[:, None] == y[None, :]).float()
         loss_pair = -(F.log_softmax(pair, 1) * same / same.sum(1, keepdim=True)).sum(1).mean()
-        loss_attr = sum(F.cross_entropy(out["logits"][f], labels[f][b].repeat(2)) for f in ATTRIBUTES)
-        loss = loss_id + loss_pair + loss_attr
+        loss_attr = sum(F.cross_entropy(out["logits"][f], attributes[f].repeat(2)) for f in ATTRIBUTES)
+        return loss_id + loss_pair + loss_attr, {"id": loss_id.item(), "pair": loss_pair.item(), "attr": loss_attr.item()}
+
+    objective = ddp.objective({"net": net, "classes": holder}, losses)
+
+    def step(i: int) -> dict[str, float]:
+        for group in opt.param_groups:
+            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * i / total))
+        b = torch.randint(len(tr), (args.batch,))
+        x = jitter(torch.cat([google[b], twitter[b]]))  # [2B, 3, 64, 64]: row i and i + B are one emoji
+        mine = ddp.shard(b)  # each process keeps both styles of its emoji
+        x = torch.cat([ddp.shard(x[: args.batch]), ddp.shard(x[args.batch :])]).to(ddp.device)
+        loss, parts = objective(x, ident[mine].to(ddp.device), {f: v[mine].to(ddp.device) for f, v in labels.items()})
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        log.step({"id": loss_id.item(), "pair": loss_pair.item(), "attr": loss_attr.item()})
-        if meta["step"] % (steps_per_epoch * 5) == 0 or meta["step"] == total:
-            save_state(args.run_dir, {"net": net, "classes": holder}, {"opt": opt}, meta)
+        return parts
+
+    meta = run_steps(args, ddp, {"net": net, "classes": holder}, {"opt": opt}, step, total, steps_per_epoch * 5)
     net.eval()
     net.training_meta = meta  # for the model card
     return net
@@ -114,10 +117,12 @@ def train(args: argparse.Namespace) -> EmojiNet:
 
 def export(net: EmojiNet, metrics: dict, meta: dict, args: argparse.Namespace) -> None:
     x = EmojiBench.tensor(load_emojibench().google[:64])
+    zoo = open_zoo(args.zoo)
+    folder = export_folder(zoo, "emojinet")
     record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60,
               "command": "python -m train.emojinet", "args": vars(args)}
-    use_half, drift = save_network(net, EXPORT, lambda m: m.identity(x), 1e-2, record)
-    (EXPORT / "README.md").write_text(f"""# EmojiNet (emoji64 perceptual / identity / parsing)
+    use_half, drift = save_network(net, folder, lambda m: m.identity(x), 1e-2, record)
+    (folder / "README.md").write_text(f"""# EmojiNet ({zoo.name} perceptual / identity / parsing)
 
 A {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M-parameter CNN (`nets/emojinet.py`): five stages
 (64 → 4 px), a 128-d unit identity embedding, attribute heads ({', '.join(ATTRIBUTES)}).
@@ -130,28 +135,26 @@ A {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M-parameter CNN (`nets/em
 | metric | value |
 |---|---:|
 """ + "\n".join(f"| {k} | {v:.3f} |" for k, v in metrics.items()) + "\n")
-    manifest = ZOOS_DIR / "emoji64.json"
     notes = {"perceptual": "EmojiNet feature distance (stands in for LPIPS)",
              "identity": "EmojiNet identity embedding cosine (stands in for ArcFace)",
              "parsing": "EmojiNet multi-layer features (GaNI's parsing loss)"}
     for slot, note in notes.items():
-        register_local_slot(manifest, slot, EXPORT, options={"class": "EmojiNet"}, note=note)
+        register_local_slot(zoo.manifest, slot, folder, options={"class": "EmojiNet"}, note=note)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_flags(p, "emojinet", batch=48, lr=2e-3, ckpt_every=None, batch_help="emoji per step (each in both styles)")
     p.add_argument("--epochs", type=int, default=45)
-    p.add_argument("--batch", type=int, default=48, help="emoji per step (each in both styles)")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--run-dir", type=Path, default=default_root() / "runs" / "emojinet")
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    net = train(args)
-    metrics = evaluate(net, load_emojibench())
-    print(json.dumps(metrics, indent=1))
-    export(net, metrics, net.training_meta, args)
+    ddp = setup_distributed(args.device)
+    net = train(args, ddp)
+    if ddp.main:
+        metrics = evaluate(net.cpu(), load_emojibench())
+        print(json.dumps(metrics, indent=1))
+        export(net, metrics, net.training_meta, args)
+    ddp.close()
 
 
 if __name__ == "__main__":

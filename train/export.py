@@ -46,13 +46,14 @@ class ModelCard:
 
 
 def ship(net: nn.Module, folder: Path, card: ModelCard, probe: Callable[[nn.Module], Tensor], tolerance: float,
-         slot: str | None = None, zoo: str = "emoji64") -> None:
-    """save_network + the model card and, with a slot name, the entry in the zoo's manifest."""
-    from pipelines.zoo import ZOOS_DIR, register_local_slot
+         slot: str | None = None, zoo: str | Path = "emoji64") -> None:
+    """save_network + the model card and, with a slot name, the entry in the zoo's manifest (a zoo
+    name or a manifest path)."""
+    from pipelines.zoo import open_zoo, register_local_slot
 
     half, drift = save_network(net, folder, probe, tolerance,
                                {"meta": card.meta, "command": card.command, "args": card.args})
     (folder / "README.md").write_text(card.text(sum(p.numel() for p in net.parameters()), half, drift))
     if slot is not None:
-        register_local_slot(ZOOS_DIR / f"{zoo}.json", slot, folder, options={"class": type(net).__name__},
+        register_local_slot(open_zoo(str(zoo)).manifest, slot, folder, options={"class": type(net).__name__},
                             note=card.note)

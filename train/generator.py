@@ -1,4 +1,5 @@
-"""Train the emoji64 StyleGAN2 (nets/configs.py EMOJI64) on the EmojiBench Google train split.
+"""Train a zoo's StyleGAN2 (its manifest's generator architecture; default emoji64) on the EmojiBench
+Google train split.
 
     python -m train.generator --kimg 600                  # CPU, one process; resumes from --run-dir
     torchrun --nproc_per_node 4 -m train.generator --device cuda --kimg 600
@@ -22,39 +23,34 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from nets.configs import EMOJI64
 from nets.stylegan2 import Discriminator, Generator
 from nets.vision_aided import FeatureDiscriminator
-from pipelines.emojibench import default_root, load_emojibench
+from pipelines.emojibench import load_emojibench
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
+from pipelines.zoo import Zoo, open_zoo, register_local_slot
 
 from .augment import AdaptiveAugment, diff_augment
 from .checkpoint import load_state, save_state
 from .export import save_network
-
-EXPORT_DIR = ASSETS / "zoo" / "emoji64"
+from .recipe import add_training_flags, export_folder, setup_distributed
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_flags(p, "generator", batch=16, lr=0.0025, log_every=25, ckpt_every=250)
     p.add_argument("--kimg", type=float, default=600, help="training length in thousands of real images shown")
     p.add_argument("--max-minutes", type=float, default=None, help="also stop after this much wall time (recipe runs)")
-    p.add_argument("--batch", type=int, default=16, help="global batch")
-    p.add_argument("--lr", type=float, default=0.0025)
     p.add_argument("--r1-gamma", type=float, default=0.1)
     p.add_argument("--r1-every", type=int, default=16)
     p.add_argument("--mix-prob", type=float, default=0.9)
@@ -72,30 +68,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="bf16 autocast for the forward passes (auto: where the CPU has native bf16, or on CUDA)")
     p.add_argument("--init-from", type=Path, default=None,
                    help="start G, G_ema and D from an exported zoo folder (holding generator/ and discriminator/)")
-    p.add_argument("--zoo", default="emoji64", help="zoo whose perceptual network the vision-aided D reads")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--run-dir", type=Path, default=default_root() / "runs" / "generator")
-    p.add_argument("--ckpt-every", type=int, default=250, help="steps between saved states")
-    p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--export", action="store_true", help="export the run's EMA generator and D, then exit")
     return p.parse_args(argv)
 
 
-def setup_distributed(device: str) -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, torch.device(device)
-    local = int(os.environ["LOCAL_RANK"])
-    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    dev = torch.device(f"cuda:{local}") if device.startswith("cuda") else torch.device("cpu")
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-    return dist.get_rank(), world, dev
-
-
-def networks() -> tuple[Generator, Discriminator]:
-    return Generator(**EMOJI64), Discriminator(size=EMOJI64["size"], channels=EMOJI64["channels"])
+def networks(zoo: str = "emoji64") -> tuple[Generator, Discriminator]:
+    """A new generator and discriminator of the zoo's generator architecture."""
+    arch = open_zoo(zoo).architecture("generator")
+    return Generator(**arch), Discriminator(size=arch["size"], channels=arch["channels"])
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -164,7 +144,7 @@ class GanTraining:
 
     def __init__(self, args: argparse.Namespace, device: torch.device, world: int = 1) -> None:
         self.args, self.device = args, device
-        G, D = networks()
+        G, D = networks(args.zoo)
         if args.init_from is not None and not (args.run_dir / "state.safetensors").is_file():
             init_from_export(args.init_from, G, D)
         self.G, self.D = G.to(device), D.to(device)
@@ -245,7 +225,8 @@ class GanTraining:
 
 
 def train(args: argparse.Namespace) -> None:
-    rank, world, device = setup_distributed(args.device)
+    ddp = setup_distributed(args.device)
+    rank, world, device = ddp.rank, ddp.world, ddp.device
     torch.manual_seed(args.seed + rank)
     data = load_emojibench()
     reals = data.tensor(data.google[data.indices("train")]).to(device)  # [N, 3, 64, 64]
@@ -294,13 +275,14 @@ def train(args: argparse.Namespace) -> None:
         meta["seconds"] += time.time() - t_last
         save_state(args.run_dir, run.modules, run.opts, meta)
         sample_grid(run.G_ema, args.run_dir / "samples_latest.png")
-    if world > 1:
-        dist.destroy_process_group()
+    ddp.close()
 
 
 def export(args: argparse.Namespace) -> None:
-    """Write G_ema and D from the run into assets/zoo/emoji64 (fp16 where images hold) + model cards."""
-    G, D = networks()
+    """Write G_ema and D from the run into assets/zoo/<zoo> (fp16 where images hold) + model cards."""
+    zoo = open_zoo(args.zoo)
+    g_dir, d_dir = export_folder(zoo, "generator"), export_folder(zoo, "discriminator")
+    G, D = networks(args.zoo)
     G_ema = copy.deepcopy(G)
     meta = load_state(args.run_dir, {"G_ema": G_ema, "D": D}, {})
     if meta is None:
@@ -308,32 +290,31 @@ def export(args: argparse.Namespace) -> None:
     G_ema.eval()
     ws = G_ema.broadcast(G_ema.mapping(torch.randn(64, G_ema.z_dim, generator=torch.Generator().manual_seed(0))))
     record = {"meta": meta, "command": "python -m train.generator --export"}
-    use_half, err = save_network(G_ema, EXPORT_DIR / "generator", lambda g: g.synthesis(ws), 2 / 255, record)
-    d_half, d_err = save_network(D, EXPORT_DIR / "discriminator", lambda d: d(G_ema.synthesis(ws)), 1e-2, {"meta": meta})
-    sample_grid(G_ema, EXPORT_DIR / "generator" / "samples.png", rows=8)
-    sample_grid(G_ema, EXPORT_DIR / "generator" / "samples_psi07.png", rows=8, psi=0.7)
-    _write_card(EXPORT_DIR / "generator" / "README.md", meta, use_half, err)
-    (EXPORT_DIR / "discriminator" / "README.md").write_text(
-        f"# emoji64 discriminator\n\nThe residual StyleGAN2 discriminator (minibatch stddev) trained with the emoji64 "
+    use_half, err = save_network(G_ema, g_dir, lambda g: g.synthesis(ws), 2 / 255, record)
+    d_half, d_err = save_network(D, d_dir, lambda d: d(G_ema.synthesis(ws)), 1e-2, {"meta": meta})
+    sample_grid(G_ema, g_dir / "samples.png", rows=8)
+    sample_grid(G_ema, g_dir / "samples_psi07.png", rows=8, psi=0.7)
+    _write_card(g_dir / "README.md", meta, use_half, err, zoo)
+    (d_dir / "README.md").write_text(
+        f"# {zoo.name} discriminator\n\nThe residual StyleGAN2 discriminator (minibatch stddev) trained with the {zoo.name} "
         f"generator by `python -m train.generator` on the EmojiBench Google train split, exported at step "
         f"{meta['step']} ({meta['kimg']:.1f} kimg) by `python -m train.generator --export`; "
         f"{sum(p.numel() for p in D.parameters()) / 1e6:.2f} M parameters, {'fp16' if d_half else 'fp32'} (max logit "
         f"change {d_err:.4f}). GradStyle's adversarial loss starts from it; it has no metric of its own.\n")
-    manifest = ZOOS_DIR / "emoji64.json"
-    register_local_slot(manifest, "generator", EXPORT_DIR / "generator", options={"class": "Generator"},
+    register_local_slot(zoo.manifest, "generator", g_dir, options={"class": "Generator"},
                         note="64 px StyleGAN2 (EMOJI64 config), EMA weights; see assets/zoo/emoji64/generator/README.md")
-    register_local_slot(manifest, "discriminator", EXPORT_DIR / "discriminator", options={"class": "Discriminator"},
+    register_local_slot(zoo.manifest, "discriminator", d_dir, options={"class": "Discriminator"},
                         note="the generator's discriminator (GradStyle's adversarial loss starts from it)")
     print(f"exported step {meta['step']} ({meta['kimg']:.1f} kimg), fp16={use_half} (max image error {err:.4f})")
 
 
-def _write_card(path: Path, meta: dict, half: bool, err: float) -> None:
+def _write_card(path: Path, meta: dict, half: bool, err: float, zoo: Zoo) -> None:
     hours = meta["seconds"] / 3600
     target = float(meta["args"].get("kimg", meta["kimg"]))
     path.write_text(f"""# emoji64 generator
 
-A 64 px StyleGAN2 (config `EMOJI64` in `nets/configs.py`: style_dim 128, 4 mapping layers,
-channels 192-192-160-128-64, {sum(p.numel() for p in Generator(**EMOJI64).parameters()) / 1e6:.2f} M parameters),
+A 64 px StyleGAN2 (the generator architecture of `assets/zoos/{zoo.manifest.name}`: style_dim 128, 4 mapping layers,
+channels 192-192-160-128-64, {sum(p.numel() for p in networks(zoo.name)[0].parameters()) / 1e6:.2f} M parameters),
 trained by this project on CPU.
 
 - **Data**: EmojiBench Google train split (`python -m train.data_emoji`): Noto emoji faces and people

@@ -1,6 +1,7 @@
-"""Train GradStyle's GRMs, Gate & Fusion blocks and GAM aligners (nets/gradstyle.py) on emoji64.
+"""Train GradStyle's GRMs, Gate & Fusion blocks and GAM aligners (nets/gradstyle.py) for a zoo (default emoji64).
 
     python -m train.gradstyle --steps 6000          # resumable; then exports into assets/zoo/emoji64/gradstyle
+    torchrun --nproc_per_node 8 -m train.gradstyle --zoo ffhq --data ffhq/images1024x1024 --device cuda
 
 Self-supervised training (GradStyle §3.4), encoder (e4e) and generator frozen:
 - reconstruction stream: the GRMs correct the generator's features at each stage;
@@ -9,35 +10,32 @@ Self-supervised training (GradStyle §3.4), encoder (e4e) and generator frozen:
   the aligner must move them back: L_aligner = Σ_m ‖F'_m − F_m‖₁. The residuals are detached,
   so no gradient from the GAMs reaches the GRMs;
 - on both streams' images: L2, perceptual (0.8), ID (0.1) and the non-saturating adversarial
-  loss (0.001) of a discriminator initialised from the emoji64 generator's and trained along;
+  loss (0.001) of a discriminator initialised from the zoo's (its generator's) and trained along;
   L_f = Σ_m ‖g_m ⊙ F_m‖₁ (0.01) keeps the gated residuals sparse.
-Images: the EmojiBench Google train split. Adam, lr 1e-4 (GradStyle's appendix weights).
+Images: --data, default the EmojiBench Google train split (flags, resuming and DDP: train/recipe.py).
+Adam, lr 1e-4 (GradStyle's appendix weights).
 """
 from __future__ import annotations
 
 import argparse
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from nets.e4e import E4EEncoder
-from nets.gradstyle import GRADSTYLE_EMOJI64, GradStyle
+from nets.gradstyle import GradStyle
 from nets.stylegan2 import Discriminator, Generator
 from pipelines.augment import random_homographies, warp
-from pipelines.emojibench import default_root, load_emojibench
 from pipelines.losses import ReconstructionLoss
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, open_zoo
+from pipelines.zoo import Zoo, open_zoo
 
-from .checkpoint import StepLogger, load_state, save_state
 from .export import ModelCard, ship
-
-EXPORT = ASSETS / "zoo" / "emoji64" / "gradstyle"
-
+from .recipe import (add_data_flag, add_training_flags, data_name, export_folder, run_steps, setup_distributed,
+                     training_images)
 
 @dataclass
 class GradStyleTrainer:
@@ -83,58 +81,59 @@ class GradStyleTrainer:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=6000)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--run-dir", type=Path, default=default_root() / "runs" / "gradstyle")
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--ckpt-every", type=int, default=250)
+    add_training_flags(p, "gradstyle", batch=8, lr=1e-4, steps=6000, ckpt_every=250)
+    add_data_flag(p)
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    torch.manual_seed(0)
-    zoo = open_zoo("emoji64")
-    g, encoder, judge = zoo.load("generator"), zoo.load("e4e"), zoo.load("perceptual")
-    d = zoo.load("discriminator").train().requires_grad_(True)
-    model = GradStyle(**GRADSTYLE_EMOJI64)
+    ddp = setup_distributed(args.device)
+    torch.manual_seed(args.seed)
+    zoo = open_zoo(args.zoo)
+    g, encoder, judge = (zoo.load(slot, ddp.device) for slot in ("generator", "e4e", "perceptual"))
+    d = zoo.load("discriminator", ddp.device).train().requires_grad_(True)
+    model = GradStyle(**zoo.architecture("gradstyle")).to(ddp.device)
     trainer = GradStyleTrainer(model, g, encoder, ReconstructionLoss(judge.perceptual_distance, judge.identity), d)
+    model_loss = ddp.objective({"model": model}, trainer.model_loss)
+    discriminator_loss = ddp.objective({"discriminator": d}, trainer.discriminator_loss)
     opt_m = torch.optim.Adam(model.parameters(), lr=args.lr)
     opt_d = torch.optim.Adam(d.parameters(), lr=args.lr, betas=(0.0, 0.99))
-    data = load_emojibench()
-    reals = data.tensor(data.google[data.indices("train")])
-    modules, optimizers = {"model": model, "discriminator": d}, {"model": opt_m, "discriminator": opt_d}
-    meta = load_state(args.run_dir, modules, optimizers) or {"step": 0, "seconds": 0.0}
-    log = StepLogger(meta, args.log_every, args.steps)
-    while meta["step"] < args.steps:
-        images = reals[torch.randint(len(reals), (args.batch,))]
+    reals = training_images(args.data, g.size)
+
+    def step(i: int) -> dict[str, float]:
+        images = ddp.shard(reals[torch.randint(len(reals), (args.batch,))]).to(ddp.device)
         d.requires_grad_(False)
-        loss, parts, fakes = trainer.model_loss(images)
+        loss, parts, fakes = model_loss(images)
         opt_m.zero_grad(set_to_none=True)
         loss.backward()
         opt_m.step()
         d.requires_grad_(True)
-        d_loss = trainer.discriminator_loss(images, fakes, r1=meta["step"] % 16 == 0)
+        d_loss = discriminator_loss(images, fakes, i % 16 == 0)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        log.step(parts)
-        if meta["step"] % args.ckpt_every == 0 or meta["step"] == args.steps:
-            save_state(args.run_dir, modules, optimizers, meta)
-    export(model, trainer, reals[:16], meta, args)
+        return parts
+
+    meta = run_steps(args, ddp, {"model": model, "discriminator": d}, {"model": opt_m, "discriminator": opt_d}, step,
+                     args.steps, args.ckpt_every)
+    if ddp.main:
+        export(model, trainer, reals[:16].to(ddp.device), zoo, meta, args)
+    ddp.close()
 
 
-def export(model: GradStyle, trainer: GradStyleTrainer, probe: Tensor, meta: dict, args: argparse.Namespace) -> None:
+def export(model: GradStyle, trainer: GradStyleTrainer, probe: Tensor, zoo: Zoo, meta: dict,
+           args: argparse.Namespace) -> None:
     model.eval()
     with torch.no_grad():
         feats = trainer.encoder.features(probe)
         ws = trainer.encoder.codes(feats)
     card = ModelCard(
-        "emoji64 GradStyle",
-        f"GRMs, Gate & Fusion and GAM aligners (`GRADSTYLE_EMOJI64`, nets/gradstyle.py) for the stages after conv "
-        f"layers {GRADSTYLE_EMOJI64['stage_layers']}, trained self-supervised over the frozen emoji64 e4e encoder and "
-        f"generator on the EmojiBench Google train split",
+        f"{zoo.name} GradStyle",
+        f"GRMs, Gate & Fusion and GAM aligners (the zoo's gradstyle architecture, {zoo.manifest.name}) for the stages "
+        f"after conv layers {model.stage_layers}, trained self-supervised over the frozen {zoo.name} e4e encoder and "
+        f"generator on {data_name(args.data)}",
         f"python -m train.gradstyle --steps {args.steps}", vars(args), meta,
-        "GradStyle GRM/GAM modules trained by train/gradstyle.py over the emoji64 e4e encoder")
-    ship(model, EXPORT, card, lambda m: m.reconstruct(trainer.generator, ws, feats)[0], 2 / 255, "gradstyle")
+        f"GradStyle GRM/GAM modules trained by train/gradstyle.py over the {zoo.name} e4e encoder")
+    ship(model, export_folder(zoo, "gradstyle"), card, lambda m: m.reconstruct(trainer.generator, ws, feats)[0],
+         2 / 255, "gradstyle", zoo.manifest)
     print(json.dumps(meta))
 
 

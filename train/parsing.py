@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,14 +32,13 @@ import torch.nn.functional as F
 
 from nets.emojinet import EmojiNet
 from nets.parsing_unet import ParsingUNet
-from pipelines.emojibench import EmojiBench, default_root, load_emojibench
+from pipelines.emojibench import EmojiBench, load_emojibench
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, ZOOS_DIR, open_zoo, register_local_slot
+from pipelines.zoo import open_zoo, register_local_slot
 
-from .checkpoint import StepLogger, load_state, save_state
 from .export import save_network
+from .recipe import Distributed, add_training_flags, export_folder, run_steps, setup_distributed
 
-EXPORT = ASSETS / "zoo" / "emoji64" / "parsing"
 REGIONS = ["background", "white", "dark", "warm", "red", "other"]
 SOURCES = {"google": "google", "twitter": "twitter", "fluent_flat": "fluent_flat", "fluent": "fluent_flat"}  # input -> label
 
@@ -133,20 +131,20 @@ def linear_probe_r2(net: ParsingUNet, emojinet: EmojiNet, train_x: torch.Tensor,
     return scores
 
 
-def train(args: argparse.Namespace) -> tuple[ParsingUNet, dict]:
+def train(args: argparse.Namespace, ddp: Distributed) -> tuple[ParsingUNet, dict]:
     gen = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
     data = load_emojibench()
     train_sets = batches(data, "train")
     styles = list(train_sets)
-    net = ParsingUNet(REGIONS)
+    net = ParsingUNet(REGIONS).to(ddp.device)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
-    meta = load_state(args.run_dir, {"net": net}, {"opt": opt}) or {"step": 0, "seconds": 0.0}
-    log = StepLogger(meta, args.log_every, args.steps)
     net.train()
-    while meta["step"] < args.steps:
+    objective = ddp.objective({"net": net}, lambda x, y: F.cross_entropy(net(x), y))
+
+    def step(i: int) -> dict[str, float]:
         for group in opt.param_groups:
-            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * meta["step"] / args.steps))
+            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * i / args.steps))
         per_style = args.batch // len(styles)
         xs, ys = [], []
         for s in styles:
@@ -155,13 +153,13 @@ def train(args: argparse.Namespace) -> tuple[ParsingUNet, dict]:
             xs.append(images[pick])
             ys.append(labels[pick])
         x, y = shift(torch.cat(xs), torch.cat(ys), gen)
-        loss = F.cross_entropy(net(x), y)
+        loss = objective(ddp.shard(x).to(ddp.device), ddp.shard(y).to(ddp.device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        log.step({"loss": loss.item()})
-        if meta["step"] % args.ckpt_every == 0 or meta["step"] == args.steps:
-            save_state(args.run_dir, {"net": net}, {"opt": opt}, meta)
+        return {"loss": loss.item()}
+
+    meta = run_steps(args, ddp, {"net": net}, {"opt": opt}, step, args.steps, args.ckpt_every)
     net.eval()
     return net, meta
 
@@ -180,17 +178,19 @@ def evaluate(net: ParsingUNet, data: EmojiBench, emojinet: EmojiNet) -> dict:
 def export(net: ParsingUNet, metrics: dict, meta: dict, args: argparse.Namespace) -> None:
     data = load_emojibench()
     x = data.tensor(data.google[:64])
+    zoo = open_zoo(args.zoo)
+    folder = export_folder(zoo, "parsing")
     record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60,
               "command": "python -m train.parsing", "args": {k: str(v) for k, v in vars(args).items()}}
-    use_half, drift = save_network(net, EXPORT, lambda m: torch.cat([f.flatten(1) for f in m.features(x)], 1), 1e-2,
+    use_half, drift = save_network(net, folder, lambda m: torch.cat([f.flatten(1) for f in m.features(x)], 1), 1e-2,
                                    record)
     rows = "\n".join(f"| {s} | {metrics[s]['pixel_accuracy']:.3f} | {metrics[s]['mean_iou']:.3f} |" for s in SOURCES)
     r2 = ", ".join(f"{v:.2f}" for v in metrics["linear_probe_r2_from_emojinet"])
-    (EXPORT / "README.md").write_text(f"""# emoji64 parsing U-Net
+    (folder / "README.md").write_text(f"""# {zoo.name} parsing U-Net
 
 A {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M-parameter U-Net (`nets/parsing_unet.py`) that labels each
 pixel as one of {', '.join(REGIONS)} (`train/parsing.py` gives the rule). Its five contracting-path
-feature maps are the emoji64 zoo's `parsing` slot: GaNI's multi-layer parsing loss.
+feature maps are the {zoo.name} zoo's `parsing` slot: GaNI's multi-layer parsing loss.
 
 - **Data**: EmojiBench train split; Google, Twitter and Fluent flat inputs labelled from themselves,
   Fluent colour inputs labelled from their flat twins.
@@ -207,28 +207,24 @@ feature maps are the emoji64 zoo's `parsing` slot: GaNI's multi-layer parsing lo
 Linear-probe R² of the five contracting-path levels from EmojiNet's stages of the same resolution
 (Google test images; 1 would mean the parsing features are a linear function of EmojiNet's): {r2}.
 """)
-    register_local_slot(ZOOS_DIR / "emoji64.json", "parsing", EXPORT, options={"class": "ParsingUNet"},
+    register_local_slot(zoo.manifest, "parsing", folder, options={"class": "ParsingUNet"},
                         note="parsing U-Net contracting-path features (GaNI's parsing loss)")
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--ckpt-every", type=int, default=250)
-    p.add_argument("--zoo", default="emoji64", help="zoo whose EmojiNet the linear probe reads")
-    p.add_argument("--run-dir", type=Path, default=default_root() / "runs" / "parsing")
+    add_training_flags(p, "parsing", batch=32, lr=2e-3, steps=1500, ckpt_every=250)
     p.add_argument("--no-export", action="store_true", help="evaluate only")
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    net, meta = train(args)
-    metrics = evaluate(net, load_emojibench(), open_zoo(args.zoo).load("perceptual"))
-    print(json.dumps(metrics, indent=1))
-    if not args.no_export:
-        export(net, metrics, meta, args)
+    ddp = setup_distributed(args.device)
+    net, meta = train(args, ddp)
+    if ddp.main:
+        metrics = evaluate(net.cpu(), load_emojibench(), open_zoo(args.zoo).load("perceptual"))
+        print(json.dumps(metrics, indent=1))
+        if not args.no_export:
+            export(net, metrics, meta, args)
+    ddp.close()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""Train RefineStyle's one-stage and two-stage encoders (nets/refinestyle.py) on emoji64.
+"""Train RefineStyle's one-stage and two-stage encoders (nets/refinestyle.py) for a zoo (default emoji64).
 
     python -m train.refinestyle --stage 1 --steps 20000     # E -> W+ and ΔW; mapping copy from G
     python -m train.refinestyle --stage 2 --steps 20000     # frozen e4e -> w₀⁺, Î₀; E([I, Î₀]) -> ΔW
     python -m train.refinestyle --stage 2 --steps 500 --rank 8 --name ablation_l8 --no-export  # ablation rows
+    torchrun --nproc_per_node 8 -m train.refinestyle --zoo ffhq --data ffhq/images1024x1024 --device cuda
 
 Loss: RefineStyle Eq. 6 (λ₂ = 1, λ_p = 0.8, λ_id = 0.1) on the zoo's perceptual and identity
-nets; images half real (EmojiBench Google train split), half generator samples; Adam, with a 10×
+nets; images half real (--data, default the EmojiBench Google train split), half generator samples
+(flags, resuming and DDP: train/recipe.py); Adam, with a 10×
 learning rate on the per-token scalings A, B (one scalar each, so their Adam steps are otherwise
 too small to open the residual within a CPU-sized budget).
 
@@ -26,14 +28,15 @@ import torch
 from nets.e4e import E4EEncoder
 from nets.refinestyle import RefineStyleEncoder
 from nets.stylegan2 import Generator
-from pipelines.emojibench import default_root, load_emojibench
+from pipelines.emojibench import default_root
 from pipelines.losses import ReconstructionLoss
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, open_zoo
+from pipelines.zoo import Zoo, open_zoo
 
-from .checkpoint import StepLogger, load_state, save_state
 from .e4e import training_batch
 from .export import ModelCard, ship
+from .recipe import (add_data_flag, add_training_flags, data_name, export_folder, run_steps, setup_distributed,
+                     training_images)
 
 DEFAULT_LAYERS = [4, 5, 6, 7, 8]
 
@@ -71,63 +74,69 @@ def flatten_outputs(out: tuple[torch.Tensor | None, dict]) -> torch.Tensor:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_flags(p, None, batch=8, lr=1e-4, steps=20000)
+    add_data_flag(p)
     p.add_argument("--stage", type=int, choices=(1, 2), default=1)
-    p.add_argument("--steps", type=int, default=20000)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--layers", type=int, nargs="+", default=DEFAULT_LAYERS)
     p.add_argument("--no-grouping", action="store_true")
     p.add_argument("--fixed-scalings", action="store_true")
     p.add_argument("--real-fraction", type=float, default=None,
-                   help="share of real emoji per batch, the rest generator samples (default: 0.5 one-stage, 1 two-stage)")
+                   help="share of real images per batch, the rest generator samples (default: 0.5 one-stage, 1 two-stage)")
     p.add_argument("--scaling-lr-mul", type=float, default=10.0, help="learning-rate factor of A, B (scalars per token)")
-    p.add_argument("--name", default=None, help="run name (default refinestyle_1s / refinestyle_2s)")
+    p.add_argument("--name", default=None, help="run and slot name (default refinestyle_1s / refinestyle_2s)")
     p.add_argument("--no-export", action="store_true", help="keep the result in the run folder (ablations)")
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--ckpt-every", type=int, default=500)
     args = p.parse_args(argv)
     if args.real_fraction is None:
         args.real_fraction = 0.5 if args.stage == 1 else 1.0
     tune_cpu_allocator()
-    torch.manual_seed(0)
+    ddp = setup_distributed(args.device)
+    torch.manual_seed(args.seed)
     name = args.name or f"refinestyle_{args.stage}s"
-    run_dir = default_root() / "runs" / name
-    zoo = open_zoo("emoji64")
-    g = zoo.load("generator")
-    judge = zoo.load("perceptual")
+    args.run_dir = args.run_dir or default_root() / "runs" / name
+    zoo = open_zoo(args.zoo)
+    g = zoo.load("generator", ddp.device)
+    judge = zoo.load("perceptual", ddp.device)
     loss = ReconstructionLoss(judge.perceptual_distance, judge.identity)
-    base = zoo.load("e4e") if args.stage == 2 else None
+    base = zoo.load("e4e", ddp.device) if args.stage == 2 else None
     enc = build_encoder(g, args.stage, args.rank, args.layers, not args.no_grouping, not args.fixed_scalings)
+    enc = enc.to(ddp.device)
     scalings = [q for q in (enc.scale_a, enc.scale_b) if q.requires_grad]
     rest = [q for q in enc.parameters() if q.requires_grad and all(q is not s for s in scalings)]
     opt = torch.optim.Adam([{"params": rest}, {"params": scalings, "lr": args.lr * args.scaling_lr_mul}], lr=args.lr)
-    data = load_emojibench()
-    reals = data.tensor(data.google[data.indices("train")])
-    meta = load_state(run_dir, {"encoder": enc}, {"encoder": opt}) or {"step": 0, "seconds": 0.0}
-    log = StepLogger(meta, args.log_every, args.steps)
-    while meta["step"] < args.steps:
-        total, parts = step_loss(enc, g, loss, training_batch(reals, g, args.batch, args.real_fraction), base)
+    reals = training_images(args.data, g.size)
+    objective = ddp.objective({"encoder": enc}, lambda images: step_loss(enc, g, loss, images, base))
+
+    def step(i: int) -> dict[str, float]:
+        batch = training_batch(reals, g, args.batch, args.real_fraction)
+        total, parts = objective(ddp.shard(batch))
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-        log.step(parts)
-        if meta["step"] % args.ckpt_every == 0 or meta["step"] == args.steps:
-            save_state(run_dir, {"encoder": enc}, {"encoder": opt}, meta)
+        return parts
+
+    meta = run_steps(args, ddp, {"encoder": enc}, {"encoder": opt}, step, args.steps, args.ckpt_every)
+    if ddp.main:
+        export(enc, g, base, reals[:16].to(ddp.device), zoo, name, meta, args)
+    ddp.close()
+
+
+def export(enc: RefineStyleEncoder, g: Generator, base: E4EEncoder | None, images: torch.Tensor, zoo: Zoo, name: str,
+           meta: dict, args: argparse.Namespace) -> None:
+    """Ship the encoder into the zoo's slot `name` (or the run folder with --no-export)."""
     enc.eval()
-    folder = run_dir / "export" if args.no_export else ASSETS / "zoo" / "emoji64" / name
-    images = reals[:16]
+    folder = args.run_dir / "export" if args.no_export else export_folder(zoo, name)
     if base is not None:
         with torch.no_grad():
             images = torch.cat([images, g.synthesis(base(images)).clamp(-1, 1)], dim=1)
     card = ModelCard(
-        f"emoji64 RefineStyle {args.stage}-stage encoder ({name})",
+        f"{zoo.name} RefineStyle {args.stage}-stage encoder ({name})",
         f"`nets/refinestyle.py`, refined layers {args.layers}, L = {args.rank}, grouping {not args.no_grouping}, "
-        f"learnable scalings {not args.fixed_scalings}, on EmojiBench Google train images"
+        f"learnable scalings {not args.fixed_scalings}, on {data_name(args.data)}"
         + (f" ({args.real_fraction:.0%} of each batch) and generator samples" if args.real_fraction < 1 else ""),
         f"python -m train.refinestyle --stage {args.stage} --steps {args.steps} --lr {args.lr:g}", vars(args), meta,
         f"RefineStyle {args.stage}-stage encoder trained by train/refinestyle.py")
-    ship(enc, folder, card, lambda e: flatten_outputs(e(images)), 2e-2, None if args.no_export else name)
+    ship(enc, folder, card, lambda e: flatten_outputs(e(images)), 2e-2, None if args.no_export else name, zoo.manifest)
     print(json.dumps(meta))
 
 

@@ -14,23 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from nets.style_judge import StyleJudge
-from pipelines.emojibench import STYLE_NAMES, STYLES, EmojiBench, default_root, load_emojibench
+from pipelines.emojibench import STYLE_NAMES, STYLES, EmojiBench, load_emojibench
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, ZOOS_DIR, register_local_slot
+from pipelines.zoo import open_zoo, register_local_slot
 
-from .checkpoint import StepLogger, load_state, save_state
 from .emojinet import jitter
 from .export import save_network
-
-EXPORT = ASSETS / "zoo" / "emoji64" / "style_judge"
-
+from .recipe import Distributed, add_training_flags, export_folder, run_steps, setup_distributed
 
 def style_rows(data: EmojiBench, split: str) -> dict[str, np.ndarray]:
     """For each style, the rows of `split` that it draws."""
@@ -53,29 +49,29 @@ def evaluate(judge: StyleJudge, data: EmojiBench, split: str = "test", batch: in
             "confusion": confusion.tolist(), "styles": list(STYLES), "count": int(confusion.sum())}
 
 
-def train(args: argparse.Namespace) -> tuple[StyleJudge, dict]:
+def train(args: argparse.Namespace, ddp: Distributed) -> tuple[StyleJudge, dict]:
     gen = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)  # jitter draws from the global generator
     data = load_emojibench()
     rows = style_rows(data, "train")
-    judge = StyleJudge(list(STYLES))
+    judge = StyleJudge(list(STYLES)).to(ddp.device)
     opt = torch.optim.AdamW(judge.parameters(), lr=args.lr, weight_decay=1e-4)
-    meta = load_state(args.run_dir, {"judge": judge}, {"opt": opt}) or {"step": 0, "seconds": 0.0}
-    log = StepLogger(meta, args.log_every, args.steps)
     judge.train()
-    while meta["step"] < args.steps:
+    objective = ddp.objective({"judge": judge}, lambda x, labels: F.cross_entropy(judge(x), labels))
+
+    def step(i: int) -> dict[str, float]:
         for group in opt.param_groups:
-            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * meta["step"] / args.steps))
+            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * i / args.steps))
         labels = torch.randint(len(STYLES), (args.batch,), generator=gen)  # [B] style ids
         picks = [rows[STYLES[t]][torch.randint(len(rows[STYLES[t]]), (1,), generator=gen).item()] for t in labels]
         x = jitter(torch.cat([data.tensor(data.style(STYLES[t])[r : r + 1]) for t, r in zip(labels, picks)]))
-        loss = F.cross_entropy(judge(x), labels)
+        loss = objective(ddp.shard(x).to(ddp.device), ddp.shard(labels).to(ddp.device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        log.step({"loss": loss.item()})
-        if meta["step"] % args.ckpt_every == 0 or meta["step"] == args.steps:
-            save_state(args.run_dir, {"judge": judge}, {"opt": opt}, meta)
+        return {"loss": loss.item()}
+
+    meta = run_steps(args, ddp, {"judge": judge}, {"opt": opt}, step, args.steps, args.ckpt_every)
     judge.eval()
     return judge, meta
 
@@ -91,12 +87,14 @@ def confusion_table(metrics: dict) -> str:
 
 def export(judge: StyleJudge, metrics: dict, meta: dict, args: argparse.Namespace) -> None:
     data = load_emojibench()
-    x = data.tensor(data.google[:64])
+    x = data.tensor(data.google[:64]).to(next(judge.parameters()).device)
+    zoo = open_zoo(args.zoo)
+    folder = export_folder(zoo, "style_judge")
     record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60,
               "command": "python -m train.style_judge", "args": {k: str(v) for k, v in vars(args).items()}}
-    use_half, drift = save_network(judge, EXPORT, lambda m: m(x), 1e-2, record)
+    use_half, drift = save_network(judge, folder, lambda m: m(x), 1e-2, record)
     styles = "\n".join(f"- `{s}`: {STYLE_NAMES[s]}" for s in STYLES)
-    (EXPORT / "README.md").write_text(f"""# emoji64 style judge
+    (folder / "README.md").write_text(f"""# {zoo.name} style judge
 
 A {sum(p.numel() for p in judge.parameters()) / 1e6:.2f} M-parameter ResNet (`nets/style_judge.py`) that says
 which EmojiBench style an image is drawn in. Benchmarks only: no loss of the project uses it.
@@ -112,28 +110,25 @@ which EmojiBench style an image is drawn in. Benchmarks only: no loss of the pro
 
 {confusion_table(metrics)}
 """)
-    register_local_slot(ZOOS_DIR / "emoji64.json", "style_judge", EXPORT, options={"class": "StyleJudge"},
+    register_local_slot(zoo.manifest, "style_judge", folder, options={"class": "StyleJudge"},
                         note="which EmojiBench style an image is in (benchmarks only)")
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--ckpt-every", type=int, default=250)
-    p.add_argument("--run-dir", type=Path, default=default_root() / "runs" / "style_judge")
+    add_training_flags(p, "style_judge", batch=64, lr=2e-3, steps=1500, ckpt_every=250)
     p.add_argument("--no-export", action="store_true", help="evaluate only")
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    judge, meta = train(args)
-    metrics = evaluate(judge, load_emojibench())
-    print(json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=1))
-    print(confusion_table(metrics))
-    if not args.no_export:
-        export(judge, metrics, meta, args)
+    ddp = setup_distributed(args.device)
+    judge, meta = train(args, ddp)
+    if ddp.main:
+        metrics = evaluate(judge.cpu(), load_emojibench())
+        print(json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=1))
+        print(confusion_table(metrics))
+        if not args.no_export:
+            export(judge, metrics, meta, args)
+    ddp.close()
 
 
 if __name__ == "__main__":
