@@ -15,6 +15,7 @@ import gradio as gr
 
 from pipelines.runtime import tune_cpu_allocator
 from ui import adaptation_tabs, editing_tab, generate_tab, inversion_tab, spectrum_tab, zoo_tab
+from ui.header import header
 from ui.session import DEFAULT_ZOO, Session
 
 TITLE = "RefineStyle · GradStyle · GaNI — StyleGAN2 inversion, editing and domain adaptation"
@@ -22,11 +23,13 @@ QUEUE_SIZE = 32
 MAX_FILE_SIZE = "20mb"  # pipelines.images.MAX_BYTES
 
 
-def build_demo(zoo: str = DEFAULT_ZOO, device: str = "cpu", default_zoo: str = DEFAULT_ZOO) -> gr.Blocks:
-    """The Blocks of the app, queued; builds without loading any network (the directions file excepted)."""
-    session = Session.open(zoo, device, default_zoo)
+def build_demo(zoo: str = DEFAULT_ZOO, device: str = "cpu", default_zoo: str = DEFAULT_ZOO,
+               slow_jobs: int = 1) -> gr.Blocks:
+    """The Blocks of the app, queued; builds without loading any network (the directions file excepted).
+    `slow_jobs`: per-image optimisations and adaptations that may run at once (ui/serving.py)."""
+    session = Session.open(zoo, device, default_zoo, slow_jobs)
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(f"# {TITLE}\nZoo: **{session.zoo.name}** ({session.zoo.resolution} px) · device: {device}")
+        gr.Markdown(header(session, TITLE), elem_id="header")
         if session.notice:
             gr.Markdown(session.notice)
         with gr.Tab("Generate"):
@@ -53,10 +56,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="open a public Gradio link")
+    parser.add_argument("--slow-jobs", type=int, default=1,
+                        help="per-image optimisations and adaptations run at once (1 on CPU; more on a GPU)")
     args = parser.parse_args(argv)
     tune_cpu_allocator()
-    build_demo(args.zoo, args.device).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                             max_file_size=MAX_FILE_SIZE, show_error=True)
+    demo = build_demo(args.zoo, args.device, slow_jobs=args.slow_jobs)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                max_file_size=MAX_FILE_SIZE, show_error=True)
 
 
 if __name__ == "__main__":

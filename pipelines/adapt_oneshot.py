@@ -103,9 +103,9 @@ def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Feat
         opt.step()
         history.append((loss_recon.item(), loss_style.item()))
         done = it + 1
-        if progress is not None and (it % 10 == 0 or done == s.iterations):
-            progress(done / s.iterations, f"{s.method}: iteration {done}/{s.iterations}, "
-                                          f"recon {history[-1][0]:.4f}, style {history[-1][1]:.4f}")
+        if progress is not None:
+            progress(done / s.iterations, f"{s.method}: iteration {done} of {s.iterations} "
+                                          f"(recon {history[-1][0]:.4f}, style {history[-1][1]:.4f})")
     with torch.no_grad():
         recon_mse = mse(params.render(g, w_ref).clamp(-1, 1), reference).item()
     info = {"mode": "oneshot", "zoo": zoo, "generator": generator_signature(g), "settings": asdict(s),
@@ -122,7 +122,7 @@ def adapt_from_reference(nets: InversionNetworks, judge: StyleJudge, reference: 
     else a W+ fit); with init_from_inversion, tokens start from the two-stage inverter's P̂, Q̂
     for (I_r, G(w_r)). `judge` gives the style features and the perceptual distance, the
     reconstruction loss's identity the content term."""
-    inverted = invert_for_domain(nets, reference)
+    inverted = invert_for_domain(nets, reference, cancel=cancel)
     start = None
     if init_from_inversion and s.method == "tokens":
         if nets.refinestyle_2s is None:

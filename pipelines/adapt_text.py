@@ -67,8 +67,8 @@ def adapt_text(g: Generator, towers: list[ClipTower], s: TextAdaptSettings, prog
         opt.step()
         history.append(loss.item())
         done = it + 1
-        if progress is not None and (it % 10 == 0 or done == s.iterations):
-            progress(done / s.iterations, f"{s.method}: iteration {done}/{s.iterations}, L_dir {history[-1]:.4f}")
+        if progress is not None:
+            progress(done / s.iterations, f"{s.method}: iteration {done} of {s.iterations} (L_dir {history[-1]:.4f})")
     info = {"mode": "text", "zoo": zoo, "generator": generator_signature(g), "settings": asdict(s),
             "iterations_done": done, "cancelled": done < s.iterations, "seconds": time.perf_counter() - start,
             "loss_first": history[0] if history else None, "loss_last": history[-1] if history else None}

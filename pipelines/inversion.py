@@ -70,7 +70,8 @@ def render(nets: InversionNetworks, result: InversionResult, ws: Tensor | None =
 
 def invert(nets: InversionNetworks, target: Tensor, methods: list[str], settings: InversionSettings | None = None,
            seed: int = 0, progress: Progress | None = None, cancel: Cancel | None = None) -> list[InversionResult]:
-    """Invert one image [1, 3, R, R] in [-1, 1] with each method, in order."""
+    """Invert one image [1, 3, R, R] in [-1, 1] with each method, in order; once cancelled, the
+    running method returns what it has and the later ones do not start."""
     # 1. check inputs
     g = nets.generator
     if target.ndim != 4 or target.shape[0] != 1 or target.shape[1:] != (3, g.size, g.size):
@@ -82,6 +83,8 @@ def invert(nets: InversionNetworks, target: Tensor, methods: list[str], settings
     settings = settings or InversionSettings()
     results = []
     for m in chosen:
+        if results and cancel is not None and cancel():
+            break
         start = time.perf_counter()
         # 2. encode or optimise, 3. synthesise
         result = m.run(nets, target, settings.of(m), seed, progress, cancel)

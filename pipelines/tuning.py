@@ -105,8 +105,8 @@ def tune_pti(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss,
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-        if progress is not None and step % 10 == 0:
-            progress(step / s.steps, f"PTI {step}/{s.steps}: MSE {err:.4f}")
+        if progress is not None:
+            progress((step + 1) / s.steps, f"PTI, step {step + 1} of {s.steps} (MSE {err:.4f})")
     return {i: d.detach() for i, d in deltas.items()}
 
 
@@ -145,8 +145,8 @@ def tune_gani(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-        if progress is not None and step % 10 == 0:
-            progress(step / s.steps, f"GaNI {step}/{s.steps}: MSE {err:.4f}")
+        if progress is not None:
+            progress((step + 1) / s.steps, f"GaNI, step {step + 1} of {s.steps} (MSE {err:.4f})")
     with torch.no_grad():
         return adjusters(grads)
 

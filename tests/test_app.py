@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from pipelines.domain import AdaptedDomain
 from pipelines.generate import generate, kernel_spectrum
 from pipelines.zoo import register_local_slot
 from train.directions import save_directions
+from ui import adaptation_tabs
+from ui.jobs import job_threads
 from ui.session import Session
 
 
@@ -99,19 +102,21 @@ def test_endpoints_through_gradio_client(client, tmp_path):
     plot, info = client.predict(3, 0, api_name="/kernel_spectrum")
     assert plot["type"] == "matplotlib" and "3 samples, 5 layers" in info
     Image.new("RGB", (40, 30), (200, 80, 40)).save(tmp_path / "in.png")
-    shots, pair, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], 5, 5, 2, 5, 0,
-                                        api_name="/invert")
-    assert len(shots) == 2 and len(pair) == 2
+    shots, pair, table, status = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], 5, 5, 2,
+                                                5, 0, api_name="/invert")
+    assert len(shots) == 2 and len(pair) == 2 and status == ""
     assert table["headers"][0] == "method" and table["data"][0][0].startswith("RefineStyle")
     assert 0 <= table["data"][0][1] <= 1  # MSE on [0, 1] images
     with pytest.raises(Exception, match="e4e"):
         client.predict(handle_file(str(tmp_path / "in.png")), ["e4e"], 5, 5, 2, 5, 0, api_name="/invert")
-    shots, strip, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "StyleSpace",
-                                         "smile", 2, 0, 5, 5, 5, 5, api_name="/edit")
+    shots, strip, table, _ = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "StyleSpace",
+                                            "smile", 2, 0, 5, 5, 5, 5, api_name="/edit")
     assert len(shots) == 2 and len(strip) == 7 and -1 <= table["data"][0][1] <= 1
-    shots, strip, table = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "GANSpace",
-                                         "2", -1, 1, 3, 5, 5, 5, api_name="/edit")
-    assert len(shots) == 2 and table["data"][0][0].startswith("RefineStyle")
+    assert [item["caption"] for item in strip[:2]] == ["-3σ refinestyle_opt", "-2σ refinestyle_opt"]
+    for name in ("2", "component 2"):  # the dropdown shows "component 2"; the bare index is accepted too
+        shots, strip, table, _ = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"],
+                                                "GANSpace", name, -1, 1, 3, 5, 5, 5, api_name="/edit")
+        assert len(shots) == 2 and table["data"][0][0].startswith("RefineStyle")
     with pytest.raises(Exception, match="unknown InterFaceGAN direction"):
         client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "InterFaceGAN", "nose", 1, 0, 5,
                        5, 5, 5, api_name="/edit")
@@ -194,8 +199,8 @@ def _bad_inputs(folder: Path) -> dict[str, tuple[Path, str | None]]:
 def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(client, tmp_path):
     for name, (path, expect) in _bad_inputs(tmp_path).items():
         if expect is None:  # unusual but valid: inverted like any other image
-            shots, _, table = client.predict(handle_file(str(path)), ["refinestyle_opt"], 2, 0, 1, 0, 0,
-                                             api_name="/invert")
+            shots, _, table, _ = client.predict(handle_file(str(path)), ["refinestyle_opt"], 2, 0, 1, 0, 0,
+                                                api_name="/invert")
             assert len(shots) == 2 and 0 <= table["data"][0][1] <= 1, name
         else:
             with pytest.raises(Exception, match=expect):
@@ -216,7 +221,52 @@ def test_eight_simultaneous_inversions_all_complete(client, tmp_path):
         jobs.append(client.submit(handle_file(str(tmp_path / f"{i}.png")), ["refinestyle_opt"], 5, 0, 1, 0, i,
                                   api_name="/invert"))
     results = [job.result(timeout=300) for job in jobs]
-    for i, (shots, pair, table) in enumerate(results):
+    for i, (shots, pair, table, _) in enumerate(results):
         assert len(shots) == 2 and len(pair) == 2 and 0 <= table["data"][0][1] <= 1, i
     # each call answered its own image: the inputs differ, so the reconstructions' errors do too
-    assert len({round(t["data"][0][1], 6) for _, _, t in results}) > 1
+    assert len({round(t["data"][0][1], 6) for _, _, t, _ in results}) > 1
+
+
+def _cpu_rate(seconds: float) -> float:
+    """This process's CPU seconds per second over a window (every thread: the server runs in-process)."""
+    start_cpu, start = time.process_time(), time.perf_counter()
+    time.sleep(seconds)
+    return (time.process_time() - start_cpu) / (time.perf_counter() - start)
+
+
+def _wait(condition, timeout: float) -> float:
+    """Poll until condition() is true; the seconds it took (AssertionError after `timeout`)."""
+    start = time.perf_counter()
+    while not condition():
+        assert time.perf_counter() - start < timeout, "timed out"
+        time.sleep(0.02)
+    return time.perf_counter() - start
+
+
+def test_cancel_ends_the_work_and_fast_requests_skip_the_slow_lane(client, tmp_path, monkeypatch):
+    monkeypatch.setattr(adaptation_tabs, "DOMAIN_DIR", tmp_path / "domains")
+    long = client.submit("google style emoji", "twitter style emoji", "full", 1000, 0, 0.001, api_name="/adapt_text")
+    _wait(lambda: len(job_threads()) == 1, 60)
+    time.sleep(1.0)  # well into its iterations
+    busy = _cpu_rate(0.5)
+    Image.new("RGB", (32, 32), (90, 20, 200)).save(tmp_path / "q.png")
+    queued = client.submit(handle_file(str(tmp_path / "q.png")), ["refinestyle_opt"], 5, 0, 1, 0, 0,
+                           api_name="/invert")  # per-image: waits for the slow lane
+    start = time.perf_counter()
+    gallery, _ = client.predict(3, 2, 0.7, False, 1000, 2, api_name="/generate")  # fast lane: no wait
+    fast = time.perf_counter() - start
+    assert len(gallery) == 2 and fast < 10 and not queued.done()
+
+    start = time.perf_counter()
+    long.cancel()
+    gone = _wait(lambda: not any(t.name == "job-adapt_text" for t in job_threads()), 2.0) + (
+        time.perf_counter() - start)
+    assert gone < 2.0
+    shots, _, table, _ = queued.result(timeout=60)  # the slow lane was held until then, and is free now
+    assert len(shots) == 2
+    _wait(lambda: not job_threads(), 5)
+    idle = _cpu_rate(1.0)
+    print(f"cancel: worker gone {gone:.2f} s after cancel; CPU {busy:.2f} -> {idle:.2f} cores; "
+          f"fast lane {fast:.2f} s beside the slow job")
+    assert idle < 0.5 * busy
+    assert not (tmp_path / "domains").exists()  # nothing written for the cancelled job

@@ -7,6 +7,9 @@ import gradio as gr
 from pipelines.settings import control_of, default_of
 
 
-def slider(cls: type, name: str, label: str | None = None, **kwargs) -> gr.Slider:
-    c = control_of(cls, name)
-    return gr.Slider(c.minimum, c.maximum, value=default_of(cls, name), step=c.step, label=label or c.label, **kwargs)
+def slider(cls: type, name: str, label: str | None = None, value: float | None = None, **kwargs) -> gr.Slider:
+    """The field's slider (`value` overrides its default where the app starts elsewhere); an int
+    field's slider hands the handler, and declares to API callers, an integer."""
+    c, default = control_of(cls, name), default_of(cls, name)
+    return gr.Slider(c.minimum, c.maximum, value=default if value is None else value, step=c.step,
+                     label=label or c.label, precision=0 if isinstance(default, int) else None, **kwargs)

@@ -1,6 +1,10 @@
 """Example images for the tabs (assets/examples/, attribution in ATTRIBUTION.md): emoji64 only."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import gradio as gr
+
 from pipelines.zoo import ASSETS
 
 EXAMPLES = ASSETS / "examples"
@@ -11,3 +15,9 @@ def example_images(prefix: str, zoo_name: str) -> list[str]:
     if zoo_name != "emoji64":
         return []
     return sorted(str(p) for p in EXAMPLES.glob(f"{prefix}*.png"))
+
+
+def run_on_select(examples: gr.Examples, fn: Callable, inputs: list, outputs: list, **events) -> None:
+    """A click on an example fills the inputs, then runs `fn` as the tab's button does (same lane, same
+    Stop button, progress shown; nothing cached, so a stopped run leaves nothing behind)."""
+    examples.load_input_event.then(fn, inputs, outputs, api_name=False, **events)

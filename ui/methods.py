@@ -1,10 +1,14 @@
 """The inversion methods as the Inversion and Editing tabs show them, read from the registry."""
 from __future__ import annotations
 
+import json
+from functools import cache
+from pathlib import Path
+
 import gradio as gr
 
 from pipelines.inversion import InversionNetworks, InversionSettings, available_methods
-from pipelines.methods import REGISTRY
+from pipelines.methods import REGISTRY, NoSettings
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.tuning import TuningSettings
 
@@ -15,9 +19,38 @@ def label(name: str) -> str:
     return REGISTRY[name].label if name in REGISTRY else name
 
 
-def method_choices() -> list[tuple[str, str]]:
-    """(label, name) for every registered method, in registry order."""
-    return [(m.label, m.name) for m in REGISTRY.values()]
+INVERSION_BENCH = Path(__file__).resolve().parents[1] / "bench" / "results" / "inversion.json"
+DEFAULT_METHODS = ("e4e", "gradstyle")  # the encoders that answer in about a second
+
+
+def is_per_image(name: str) -> bool:
+    """A method with settings to set optimises per image (the slow lane); an encoder has none."""
+    return name in REGISTRY and REGISTRY[name].settings is not NoSettings
+
+
+@cache
+def measured_seconds() -> dict[str, float]:
+    """Seconds per image of each method on the emoji64 zoo on CPU at the default settings, as
+    `python -m bench.inversion` measured them (mean over its splits); {} without the file."""
+    if not INVERSION_BENCH.exists():
+        return {}
+    splits = json.loads(INVERSION_BENCH.read_text())["splits"].values()
+    names = {name for split in splits for name in split}
+    return {name: sum(s[name]["ms"] for s in splits if name in s) / 1000 / sum(name in s for s in splits)
+            for name in names}
+
+
+def method_choices(session: Session) -> list[tuple[str, str]]:
+    """(label, name) for every registered method, in registry order; on emoji64 on CPU, a per-image
+    method's label ends with its measured time at the default settings."""
+    timed = measured_seconds() if session.zoo.name == "emoji64" and session.device == "cpu" else {}
+    return [(f"{m.label} — about {timed[m.name]:.0f} s per image (measured, default steps)"
+             if is_per_image(m.name) and m.name in timed else m.label, m.name) for m in REGISTRY.values()]
+
+
+def default_methods(missing: dict[str, str]) -> list[str]:
+    """The encoders the zoo has among DEFAULT_METHODS; a zoo with none starts from the optimisation."""
+    return [m for m in DEFAULT_METHODS if m not in missing] or ["refinestyle_opt"]
 
 
 def request_settings(w_steps: float, r_steps: float, tune_steps: float, rank: float | None = None

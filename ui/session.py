@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 
 from pipelines.zoo import SlotUnavailable, Zoo, open_zoo
+
+from .serving import SlowLane
 
 DEFAULT_ZOO = "emoji64"
 
@@ -17,10 +19,11 @@ class Session:
     zoo: Zoo
     device: str
     notice: str
+    lane: SlowLane = field(default_factory=SlowLane)  # per-image optimisation and adaptation
 
     @classmethod
-    def open(cls, zoo_name: str, device: str, default: str = DEFAULT_ZOO) -> Session:
-        """The requested zoo, or the default one with a notice saying why."""
+    def open(cls, zoo_name: str, device: str, default: str = DEFAULT_ZOO, slow_jobs: int = 1) -> Session:
+        """The requested zoo, or the default one with a notice saying why; `slow_jobs` slow-lane slots."""
         notice = ""
         try:
             zoo = open_zoo(zoo_name)
@@ -35,7 +38,7 @@ class Session:
             notice += (f"\n\n⚠️ The **{zoo.name}** generator does not exist yet ({status.reason}). "
                        "Generation, the kernel spectrum and inversion stay off until it is trained "
                        "(`python -m train.generator`) — no untrained network is shown in its place.")
-        return cls(zoo, device, notice.strip())
+        return cls(zoo, device, notice.strip(), SlowLane(slow_jobs))
 
     def load(self, slot: str):
         """A network from the zoo, or a gr.Error that says what is missing."""

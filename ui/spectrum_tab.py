@@ -5,6 +5,7 @@ import gradio as gr
 
 from pipelines.generate import KernelSpectrum, kernel_spectrum
 
+from .serving import FAST
 from .session import Session, user_errors
 
 
@@ -29,12 +30,14 @@ def figure(spec: KernelSpectrum):
 
 
 def build(session: Session) -> None:
-    gr.Markdown("Sorted singular values (σ / σ₁) of every conv layer's demodulated kernel reshaped to "
-                "C_out × C_in·9, averaged over random w — RefineStyle Fig. 3: the dynamic kernels are close "
-                "to low-rank, which is why a rank-L residual can refine them.")
+    gr.Markdown("Each curve is one conv layer: the singular values σ_k / σ₁ of its dynamic kernel (modulated by "
+                "the style of w, then demodulated) reshaped to C_out × C_in·9, sorted and averaged over random w "
+                "(RefineStyle Fig. 3). How fast a curve falls says how much of the kernel a rank-L residual "
+                "reaches: a curve that stays near 1 has a flat spectrum (full rank); one that drops steeply is "
+                "close to low-rank. Read the curves of this zoo's generator as they are.")
     with gr.Row():
         with gr.Column(scale=1):
-            samples = gr.Slider(1, 64, value=8, step=1, label="Sampled w")
+            samples = gr.Slider(1, 64, value=8, step=1, precision=0, label="Sampled w")
             seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
             run = gr.Button("Compute spectrum", variant="primary", elem_id="spectrum-run")
         with gr.Column(scale=2):
@@ -47,4 +50,4 @@ def build(session: Session) -> None:
             spec = kernel_spectrum(g, int(samples), int(seed), progress=lambda f, d: progress(f, desc=d))
         return figure(spec), f"{spec.samples} samples, {len(spec.layers)} layers, {spec.seconds:.2f} s"
 
-    run.click(on_spectrum, [samples, seed], [plot, info], api_name="kernel_spectrum")
+    run.click(on_spectrum, [samples, seed], [plot, info], api_name="kernel_spectrum", **FAST)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from .serving import FAST
 from .session import Session
 
 
@@ -15,5 +16,5 @@ def build(session: Session, demo: gr.Blocks) -> None:
     def on_status():
         return [[s.name, "✅ ready" if s.available else "— missing", s.source, s.reason] for s in zoo.status()]
 
-    refresh.click(on_status, None, table, api_name="zoo_status")
+    refresh.click(on_status, None, table, api_name="zoo_status", **FAST)
     demo.load(on_status, None, table, api_name=False)

@@ -55,8 +55,9 @@ def optimise_refinestyle(nets: InversionNetworks, target: Tensor, s: Optimisatio
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if progress is not None and step % 10 == 0:
-            progress(step / total, f"W+ {step}/{s.w_steps}: loss {loss.item():.4f}")
+        if progress is not None:
+            progress((step + 1) / total, f"RefineStyle optimisation, W+ step {step + 1} of {s.w_steps} "
+                                         f"(loss {loss.item():.4f})")
     ws = ws.detach()
     layers = s.layers if s.layers is not None else list(range(len(g.synthesis.convs)))
     convs = g.synthesis.convs
@@ -76,8 +77,9 @@ def optimise_refinestyle(nets: InversionNetworks, target: Tensor, s: Optimisatio
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if progress is not None and step % 10 == 0:
-            progress((s.w_steps + step) / total, f"residuals {step}/{s.residual_steps}: loss {loss.item():.4f}")
+        if progress is not None:
+            progress((s.w_steps + step + 1) / total, f"RefineStyle optimisation, residual step {step + 1} of "
+                                                     f"{s.residual_steps} (loss {loss.item():.4f})")
     with torch.no_grad():
         return ws, {i: (f[0].detach(), f[1].detach()) for i, f in factors().items()}
 
