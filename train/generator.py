@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_training_flags(p, "generator", batch=16, lr=0.0025, log_every=25, ckpt_every=250)
     p.add_argument("--kimg", type=float, default=600, help="training length in thousands of real images shown")
     p.add_argument("--max-minutes", type=float, default=None, help="also stop after this much wall time (recipe runs)")
+    p.add_argument("--snapshot-kimg", type=float, default=10.0,
+                   help="keep the EMA generator every this many kimg in <run-dir>/snapshots (precision-vs-kimg curve)")
     p.add_argument("--r1-gamma", type=float, default=0.1)
     p.add_argument("--r1-every", type=int, default=16)
     p.add_argument("--mix-prob", type=float, default=0.9)
@@ -271,11 +273,21 @@ def train(args: argparse.Namespace) -> None:
         if rank == 0 and (meta["step"] % args.ckpt_every == 0 or meta["kimg"] >= args.kimg):
             save_state(args.run_dir, run.modules, run.opts, meta)
             sample_grid(run.G_ema, args.run_dir / "samples_latest.png")
+        if rank == 0 and int(meta["kimg"] / args.snapshot_kimg) > int((meta["kimg"] - args.batch / 1000) / args.snapshot_kimg):
+            save_snapshot(run.G_ema, args.run_dir, meta["kimg"])
     if rank == 0:
         meta["seconds"] += time.time() - t_last
         save_state(args.run_dir, run.modules, run.opts, meta)
         sample_grid(run.G_ema, args.run_dir / "samples_latest.png")
     ddp.close()
+
+
+def save_snapshot(G_ema: Generator, run_dir: Path, kimg: float) -> Path:
+    """The EMA generator's weights at `kimg`: <run_dir>/snapshots/kimg<kimg>.safetensors."""
+    path = run_dir / "snapshots" / f"kimg{kimg:08.2f}.safetensors"
+    path.parent.mkdir(exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in G_ema.state_dict().items()}, str(path))
+    return path
 
 
 def export(args: argparse.Namespace) -> None:
