@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -20,17 +21,18 @@ from pipelines.inversion import (DOMAIN_CODE_METHODS, DOMAIN_CODE_SETTINGS, Inve
 from .controls import slider
 from .examples import example_images
 from .jobs import Tracker, stop_button, stoppable
-from .serving import FAST, adaptation_seconds, gpu, inversion_seconds
+from .serving import FAST, LANED, adaptation_seconds, gpu, inversion_seconds
 from .session import Session, user_errors
 from .upload import image_upload
-from .validation import image_check, prompt_check, validator
+from .validation import image_check, prompt_check, refuse_bad
 
 PREVIEW_SEEDS = [0, 1, 2, 3]
 METHODS = [("Tokens (RefineStyle)", "tokens"), ("Full fine-tuning (baseline)", "full")]
 DOMAIN_DIR = Path(tempfile.gettempdir()) / "refinestyle-domains"
 # where the app's iteration sliders start (the settings' defaults are the papers' 300): runs that end
-# within 60 s on a 2-core CPU under load (measured: see the README's app section)
-APP_ITERATIONS = {"text": 30, "oneshot": 20}
+# within 60 s on emoji64 on a 2-core CPU under load (tests/test_app_emoji64.py times them; measured
+# 0.16 s a text and 0.38 s a one-shot iteration at load 3.7: README, app section)
+APP_ITERATIONS = {"text": 200, "oneshot": 100}
 
 
 def _preview(g, domain: AdaptedDomain) -> list:
@@ -83,27 +85,34 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
                 pair = gr.ImageSlider(label="Inverted vs. in the adapted domain", format="png", type="pil")
                 preview = gr.Gallery(label="The domain on the preview seeds", columns=len(PREVIEW_SEEDS), format="png")
 
-    @gpu(lambda path, uploaded, last, progress=None:
+    go.click(render_handler(session), [image, domain_file, state], [pair, preview], api_name=f"render_{name}_domain",
+             **FAST)
+
+
+def render_handler(session: Session) -> Callable:
+    """The /render_*_domain endpoints; their parameter names are the API's (the last domain is the tab's state)."""
+
+    @gpu(lambda image, domain_file, last_domain, progress=None:
          max(inversion_seconds([m], InversionSettings(DOMAIN_CODE_SETTINGS)) for m in DOMAIN_CODE_METHODS))
-    def on_render(path, uploaded, last, progress=gr.Progress()):
-        source = uploaded or last
+    def render_in_domain(image: str | None, domain_file: str | None, last_domain: str | None, progress=gr.Progress()):
+        refuse_bad((image_check(required=False), image))
+        source = domain_file or last_domain
         if not source:
             raise gr.Error("Train a domain first, or upload a domain file.")
         g = session.load("generator")
         with user_errors():
             domain = AdaptedDomain.load(Path(source), g)
             grid = _preview(g, domain)
-            if not path:
+            if not image:
                 return None, grid
             nets = InversionNetworks.build(session.load, session.zoo.available)
-            target = prepare_image(path, g.size)
-            result = invert_for_domain(nets, target, lambda f, d: progress(f, desc=d))
+            target = prepare_image(image, g.size)
+            result = invert_for_domain(nets, target, Tracker(progress))
             with torch.no_grad():
                 adapted = domain.render(g, result.ws, residuals=result.residuals)
         return (tensor_to_pil(result.image), tensor_to_pil(adapted)), grid
 
-    go.click(on_render, [image, domain_file, state], [pair, preview], api_name=f"render_{name}_domain",
-             validator=validator(image_check(required=False)), **FAST)
+    return render_in_domain
 
 
 def _controls(prefix: str, settings: type) -> tuple:
@@ -125,12 +134,58 @@ def _controls(prefix: str, settings: type) -> tuple:
 
 def _outputs(prefix: str) -> tuple:
     """The before/after grid, the summary and the domain download.  -> (grid, info, download)"""
-    grid = gr.Gallery(label="Before / adapted on fixed seeds", columns=len(PREVIEW_SEEDS), format="png",
+    grid = gr.Gallery(label="Before and adapted, on fixed seeds", columns=len(PREVIEW_SEEDS), format="png",
                       elem_id=f"{prefix}-gallery")
-    return grid, gr.Markdown(), gr.File(label="Adapted domain (download)")
+    return grid, gr.Markdown(label="Summary"), gr.File(label="Adapted domain (download)")
+
+
+def text_handler(session: Session) -> Callable:
+    """The /adapt_text endpoint; its parameter names are the API's."""
+
+    @stoppable("adapt_text")
+    @gpu(lambda source_text, target_text, method, iterations, seed, learning_rate, progress=None, **_:
+         adaptation_seconds(iterations))
+    def adapt_to_text(source_text: str, target_text: str, method: str, iterations: int, seed: int,
+                      learning_rate: float, progress=gr.Progress(), *, cancel):
+        refuse_bad((prompt_check, source_text), (prompt_check, target_text))
+        g = session.load("generator")
+        towers = clip_towers(session.load("clip"))
+        settings = TextAdaptSettings(source_text, target_text, method, int(iterations), lr=float(learning_rate),
+                                     seed=int(seed))
+        track = Tracker(progress)
+        with user_errors(), session.lane.enter(cancel, track) as entered:
+            domain = adapt_text(g, towers, settings, track, cancel, zoo=session.zoo.name) if entered else None
+        return _results(g, domain, track)
+
+    return adapt_to_text
+
+
+def oneshot_handler(session: Session) -> Callable:
+    """The /adapt_oneshot endpoint; its parameter names are the API's."""
+
+    @stoppable("adapt_oneshot")
+    @gpu(lambda reference_image, method, init_from_inversion, iterations, seed, learning_rate, progress=None, **_:
+         adaptation_seconds(iterations))
+    def adapt_to_reference(reference_image: str, method: str, init_from_inversion: bool, iterations: int, seed: int,
+                           learning_rate: float, progress=gr.Progress(), *, cancel):
+        refuse_bad((image_check(), reference_image))
+        nets = InversionNetworks.build(session.load, session.zoo.available)
+        g, judge = nets.generator, session.load("perceptual")
+        settings = OneShotSettings(method=method, iterations=int(iterations), lr=float(learning_rate), seed=int(seed))
+        track = Tracker(progress)
+        with user_errors(), session.lane.enter(cancel, track) as entered:
+            ref = prepare_image(reference_image, g.size)
+            domain = adapt_from_reference(nets, judge, ref, settings, bool(init_from_inversion), track, cancel,
+                                          zoo=session.zoo.name) if entered else None
+        return _results(g, domain, track)
+
+    return adapt_to_reference
 
 
 def build_text(session: Session) -> None:
+    gr.Markdown("Move the whole generator from one text description to another (RefineStyle's shared tokens, or "
+                "full fine-tuning as StyleGAN-NADA does) under the directional CLIP loss; the grid shows the same "
+                "seeds before and after. The generator itself is never changed: the result is a small domain file.")
     state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
@@ -140,24 +195,15 @@ def build_text(session: Session) -> None:
         with gr.Column(scale=2):
             grid, info, download = _outputs("text")
 
-    @stoppable("adapt_text")
-    @gpu(lambda src, tgt, method_value, iters, seed_value, lr_value, progress=None, **_: adaptation_seconds(iters))
-    def on_adapt(src, tgt, method_value, iters, seed_value, lr_value, progress=gr.Progress(), *, cancel):
-        g = session.load("generator")
-        towers = clip_towers(session.load("clip"))
-        settings = TextAdaptSettings(src, tgt, method_value, int(iters), lr=float(lr_value), seed=int(seed_value))
-        track = Tracker(progress)
-        with user_errors(), session.lane.enter(cancel, track) as entered:
-            domain = adapt_text(g, towers, settings, track, cancel, zoo=session.zoo.name) if entered else None
-        return _results(g, domain, track)
-
-    run.click(on_adapt, [source, target, method, iterations, seed, lr], [grid, info, download, state],
-              api_name="adapt_text", validator=validator(prompt_check, prompt_check),
-              **session.lane.events("adaptation"))
+    run.click(text_handler(session), [source, target, method, iterations, seed, lr], [grid, info, download, state],
+              api_name="adapt_text", show_progress_on=[grid], **LANED)
     _render_section(session, state, "text")
 
 
 def build_oneshot(session: Session) -> None:
+    gr.Markdown("Adapt the generator to the style of one reference image (reconstruction + sliced-Wasserstein style "
+                "loss, with an identity term of ours that keeps each seed's content); the grid shows the same seeds "
+                "before and after.")
     state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
@@ -170,26 +216,9 @@ def build_oneshot(session: Session) -> None:
         with gr.Column(scale=2):
             grid, info, download = _outputs("oneshot")
 
-    @stoppable("adapt_oneshot")
-    @gpu(lambda path, method_value, use_init, iters, seed_value, lr_value, progress=None, **_:
-         adaptation_seconds(iters))
-    def on_adapt(path, method_value, use_init, iters, seed_value, lr_value, progress=gr.Progress(), *, cancel):
-        if not path:
-            raise gr.Error("Upload a reference image first.")
-        nets = InversionNetworks.build(session.load, session.zoo.available)
-        g, judge = nets.generator, session.load("perceptual")
-        settings = OneShotSettings(method=method_value, iterations=int(iters), lr=float(lr_value),
-                                   seed=int(seed_value))
-        track = Tracker(progress)
-        with user_errors(), session.lane.enter(cancel, track) as entered:
-            ref = prepare_image(path, g.size)
-            domain = adapt_from_reference(nets, judge, ref, settings, bool(use_init), track, cancel,
-                                          zoo=session.zoo.name) if entered else None
-        return _results(g, domain, track)
-
     refs = example_images("twitter_1f600", session.zoo.name)
     if refs:
         gr.Examples([[r] for r in refs], [reference], label="Reference example (Twemoji)")
-    run.click(on_adapt, [reference, method, init, iterations, seed, lr], [grid, info, download, state],
-              api_name="adapt_oneshot", validator=validator(image_check()), **session.lane.events("adaptation"))
+    run.click(oneshot_handler(session), [reference, method, init, iterations, seed, lr],
+              [grid, info, download, state], api_name="adapt_oneshot", show_progress_on=[grid], **LANED)
     _render_section(session, state, "oneshot")

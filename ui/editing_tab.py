@@ -1,6 +1,8 @@
 """Editing: invert once with each ticked method, then apply one edit the way each method keeps details."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 
 from pipelines.editing import SWEEP, EditSettings, edit
@@ -14,10 +16,10 @@ from .examples import example_images, run_on_select
 from .jobs import Tracker, stop_button, stoppable
 from .methods import (checked_networks, default_methods, is_per_image, label, method_choices, missing_methods,
                       request_settings, unavailable_note)
-from .serving import gpu, inversion_seconds
+from .serving import LANED, gpu, inversion_seconds
 from .session import Session, user_errors
 from .upload import image_upload
-from .validation import image_check, nonempty, validator
+from .validation import image_check, nonempty, refuse_bad
 
 FAMILY_LABELS = {"InterFaceGAN": "interfacegan", "GANSpace": "ganspace", "StyleSpace": "stylespace"}
 GANSPACE_PREFIX = "component "
@@ -50,6 +52,47 @@ def direction_value(family: str, name: str) -> str | int:
     return int(number)
 
 
+def edit_handler(session: Session, directions, cache: InversionCache) -> Callable:
+    """The /edit endpoint; its parameter names are the API's."""
+
+    @stoppable("editing")
+    @gpu(lambda image, methods, family, direction, strength, first_layer, last_layer, w_steps, residual_steps,
+         tuning_steps, progress=None, **_:
+         inversion_seconds(methods, request_settings(w_steps, residual_steps, tuning_steps)) + 2 * len(methods or []))
+    def edit_image(image: str, methods: list[str], family: str, direction: str, strength: float, first_layer: int,
+                   last_layer: int, w_steps: int, residual_steps: int, tuning_steps: int, progress=gr.Progress(), *,
+                   cancel):
+        refuse_bad((image_check(), image), (nonempty("Pick a direction."), direction))
+        if directions is None:
+            raise gr.Error("This zoo has no editing directions.")
+        nets = checked_networks(session, image, methods)
+        fam = FAMILY_LABELS.get(family)
+        if fam is None:
+            raise gr.Error(f"Unknown direction family '{family}' (known: {', '.join(FAMILY_LABELS)}).")
+        settings = EditSettings(tuple(methods), fam, direction_value(fam, direction), float(strength),
+                                int(first_layer), int(last_layer),
+                                inversion=request_settings(w_steps, residual_steps, tuning_steps))
+        track = Tracker(progress)
+        with user_errors():
+            target = prepare_image(image, nets.generator.size)
+            if any(is_per_image(m) for m in methods):
+                with session.lane.enter(cancel, track) as entered:
+                    edits = edit(nets, target, directions, settings, progress=track, cancel=cancel,
+                                 cache=cache) if entered else []
+            else:
+                edits = edit(nets, target, directions, settings, progress=track, cancel=cancel, cache=cache)
+        shots, strip, rows = [(tensor_to_pil(target), "input")], [], []
+        for e in edits:
+            shown = label(e.inversion.method)
+            shots.append((tensor_to_pil(e.image), shown))
+            strip += [(tensor_to_pil(img), f"{k:+g}σ {e.inversion.method}") for k, img in zip(settings.sweep, e.sweep)]
+            rows.append([shown, round(e.metrics["id_to_input"], 4), round(e.metrics["id_kept"], 4),
+                         round(e.seconds, 3)])
+        return shots, strip, rows, track.stopped() if cancel() else ""
+
+    return edit_image
+
+
 def build(session: Session) -> None:
     directions = session.load("directions") if session.zoo.available("directions") else None
     first = direction_choices(directions, "interfacegan")
@@ -65,7 +108,7 @@ def build(session: Session) -> None:
             unavailable_note(missing)
             family = gr.Radio(list(FAMILY_LABELS), value="InterFaceGAN", label="Direction family")
             direction = gr.Dropdown(first, value=first[0][1] if first else None, label="Direction",
-                                    allow_custom_value=True)  # API callers name any direction; on_edit checks it
+                                    allow_custom_value=True)  # API callers name any direction; edit_image checks it
             strength = slider(EditSettings, "sigmas")
             with gr.Accordion("GANSpace layers", open=False, visible=False) as layers:
                 first_layer = gr.Slider(0, session.num_ws - 1, value=0, step=1, precision=0, label="First layer")
@@ -79,63 +122,28 @@ def build(session: Session) -> None:
                 run = gr.Button("Edit", variant="primary", elem_id="editing-run")
                 stop_button("editing", elem_id="editing-stop")
         with gr.Column(scale=2):
-            status = gr.Markdown(elem_id="editing-status")
+            status = gr.Markdown(label="Status", elem_id="editing-status")
             gallery = gr.Gallery(elem_id="editing-gallery", label="Input and each method's edit", columns=4,
                                  format="png", height="auto")
-            sweep = gr.Gallery(label=f"Strength sweep {SWEEP[0]:+g} … {SWEEP[-1]:+g} σ, one row per method",
+            sweep = gr.Gallery(label="Strength sweep (one row per method)",
                                elem_id="editing-sweep", columns=len(SWEEP), format="png", height="auto")
             table = gr.Dataframe(headers=["method", "ID to input ↑", "ID kept vs reconstruction ↑", "seconds"],
                                  interactive=False, label="Identity", wrap=True)
 
-    def on_family(family_label):
-        choices = direction_choices(directions, FAMILY_LABELS[family_label])
+    def on_family(chosen: str):
+        choices = direction_choices(directions, FAMILY_LABELS[chosen])
         return (gr.Dropdown(choices=choices, value=choices[0][1] if choices else None),
-                gr.Accordion(visible=family_label == "GANSpace"))
+                gr.Accordion(visible=chosen == "GANSpace"))
 
     family.change(on_family, family, [direction, layers], api_name=False, queue=False)
-    cache = InversionCache()
-
-    @stoppable("editing")
-    @gpu(lambda path, chosen, family_label, name, s, first, last, w_steps, r_steps, tune_steps, progress=None, **_:
-         inversion_seconds(chosen, request_settings(w_steps, r_steps, tune_steps)) + 2 * len(chosen or []))
-    def on_edit(path, chosen, family_label, name, s, first, last, w_steps, r_steps, tune_steps,
-                progress=gr.Progress(), *, cancel):
-        if directions is None:
-            raise gr.Error("This zoo has no editing directions.")
-        if not name:
-            raise gr.Error("Pick a direction.")
-        nets = checked_networks(session, path, chosen)
-        fam = FAMILY_LABELS.get(family_label)
-        if fam is None:
-            raise gr.Error(f"Unknown direction family '{family_label}' (known: {', '.join(FAMILY_LABELS)}).")
-        settings = EditSettings(tuple(chosen), fam, direction_value(fam, name), float(s), int(first), int(last),
-                                inversion=request_settings(w_steps, r_steps, tune_steps))
-        track = Tracker(progress)
-        with user_errors():
-            target = prepare_image(path, nets.generator.size)
-            if any(is_per_image(m) for m in chosen):
-                with session.lane.enter(cancel, track) as entered:
-                    edits = edit(nets, target, directions, settings, progress=track, cancel=cancel,
-                                 cache=cache) if entered else []
-            else:
-                edits = edit(nets, target, directions, settings, progress=track, cancel=cancel, cache=cache)
-        shots, strip, rows = [(tensor_to_pil(target), "input")], [], []
-        for e in edits:
-            shown = label(e.inversion.method)
-            shots.append((tensor_to_pil(e.image), shown))
-            strip += [(tensor_to_pil(img), f"{k:+g}σ {e.inversion.method}") for k, img in zip(settings.sweep, e.sweep)]
-            rows.append([shown, round(e.metrics["id_to_input"], 4), round(e.metrics["id_kept"], 4),
-                         round(e.seconds, 3)])
-        return shots, strip, rows, track.stopped() if cancel() else ""
-
+    on_edit = edit_handler(session, directions, InversionCache())
     inputs = [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps, tune_steps]
     outputs = [gallery, sweep, table, status]
     opt, tune = OptimisationSettings(), TuningSettings()
     rows = [[path, default, "InterFaceGAN", first[0][1], EditSettings.sigmas, 0, session.num_ws - 1, opt.w_steps,
              opt.residual_steps, tune.steps]
             for path in example_images("google_", session.zoo.name)] if first else []
-    events = dict(validator=validator(image_check(), nonempty("Tick at least one method."), None,
-                                      nonempty("Pick a direction.")), **session.lane.events("inversion"))
+    events = dict(show_progress_on=[gallery], **LANED)
     if rows:
         examples = gr.Examples(rows, inputs, label="Examples (Noto): a click edits with the default methods")
         run_on_select(examples, on_edit, inputs, outputs, **events)

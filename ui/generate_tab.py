@@ -1,6 +1,8 @@
 """Generate: seeds, truncation and style mixing, as a sample grid."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 
 from pipelines.generate import generate
@@ -10,6 +12,22 @@ from .serving import FAST
 from .session import Session, user_errors
 
 HELP = "Sample the active generator: one image per seed, ψ < 1 trades variety for typical images."
+
+
+def generate_handler(session: Session) -> Callable:
+    """The /generate endpoint; its parameter names are the API's."""
+
+    def generate_samples(seed: int, samples: int, truncation: float, style_mixing: bool, style_seed: int,
+                         first_style_layer: int):
+        g = session.load("generator")
+        with user_errors():
+            result = generate(g, int(seed), int(samples), float(truncation),
+                              int(style_seed) if style_mixing else None,
+                              int(first_style_layer) if style_mixing else None)
+        images = [(tensor_to_pil(img), f"seed {s}") for img, s in zip(result.images, result.seeds)]
+        return images, f"{len(images)} samples at {g.size} px in {result.seconds:.2f} s on {session.device}"
+
+    return generate_samples
 
 
 def build(session: Session) -> None:
@@ -27,15 +45,7 @@ def build(session: Session) -> None:
             run = gr.Button("Generate", variant="primary", elem_id="generate-run")
         with gr.Column(scale=2):
             gallery = gr.Gallery(elem_id="generate-gallery", label="Samples", columns=4, format="png", height="auto")
-            info = gr.Markdown()
+            info = gr.Markdown(label="Summary")
 
-    def on_generate(seed, count, truncation, mix, mix_seed, inject):
-        g = session.load("generator")
-        with user_errors():
-            result = generate(g, int(seed), int(count), float(truncation),
-                              int(mix_seed) if mix else None, int(inject) if mix else None)
-        images = [(tensor_to_pil(img), f"seed {s}") for img, s in zip(result.images, result.seeds)]
-        return images, f"{len(images)} samples at {g.size} px in {result.seconds:.2f} s on {session.device}"
-
-    run.click(on_generate, [seed, count, truncation, mix, mix_seed, inject], [gallery, info], api_name="generate",
-              **FAST)
+    run.click(generate_handler(session), [seed, count, truncation, mix, mix_seed, inject], [gallery, info],
+              api_name="generate", **FAST)

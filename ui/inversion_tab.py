@@ -5,6 +5,8 @@ the slow lane. Stop ends the work within one optimisation step and shows what wa
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 
 from pipelines.images import prepare_image, tensor_to_pil
@@ -17,14 +19,44 @@ from .examples import example_images, run_on_select
 from .jobs import Tracker, stop_button, stoppable
 from .methods import (checked_networks, default_methods, is_per_image, label, method_choices, missing_methods,
                       request_settings, unavailable_note)
-from .serving import gpu, inversion_seconds
+from .serving import LANED, gpu, inversion_seconds
 from .session import Session, user_errors
 from .upload import image_upload
-from .validation import image_check, nonempty, validator
+from .validation import image_check, refuse_bad
 
 METRIC_HEADERS = ["method", "MSE ↓", "SSIM ↑", "perceptual ↓", "ID ↑", "seconds"]
 HELP = ("Reconstruct an image with each ticked method and compare them. The encoders answer in about a "
         "second; the per-image methods optimise for each image (their measured time is in their name).")
+
+
+def invert_handler(session: Session) -> Callable:
+    """The /invert endpoint; its parameter names are the API's."""
+
+    @stoppable("inversion")
+    @gpu(lambda image, methods, w_steps, residual_steps, rank, tuning_steps, seed, progress=None, **_:
+         inversion_seconds(methods, request_settings(w_steps, residual_steps, tuning_steps, rank)))
+    def invert_image(image: str, methods: list[str], w_steps: int, residual_steps: int, rank: int, tuning_steps: int,
+                     seed: int, progress=gr.Progress(), *, cancel):
+        refuse_bad((image_check(), image))
+        nets = checked_networks(session, image, methods)
+        settings = request_settings(w_steps, residual_steps, tuning_steps, rank)
+        track = Tracker(progress)
+        encoders, per_image = [m for m in methods if not is_per_image(m)], [m for m in methods if is_per_image(m)]
+        with user_errors():
+            target = prepare_image(image, nets.generator.size)
+            results = invert(nets, target, encoders, settings, int(seed), track, cancel) if encoders else []
+            if per_image and not cancel():
+                with session.lane.enter(cancel, track) as entered:
+                    if entered:
+                        results += invert(nets, target, per_image, settings, int(seed), track, cancel)
+        source = tensor_to_pil(target)
+        shots = [(source, "input")] + [(tensor_to_pil(r.image), label(r.method)) for r in results]
+        rows = [[label(r.method), *(round(r.metrics[k], 4) for k in ("mse", "ssim", "perceptual", "id")),
+                 round(r.seconds, 2)] for r in results]
+        pair = (source, shots[1][0]) if results else None
+        return shots, pair, rows, track.stopped() if cancel() else ""
+
+    return invert_image
 
 
 def build(session: Session) -> None:
@@ -46,40 +78,18 @@ def build(session: Session) -> None:
                 run = gr.Button("Invert", variant="primary", elem_id="inversion-run")
                 stop_button("inversion", elem_id="inversion-stop")
         with gr.Column(scale=2):
-            status = gr.Markdown(elem_id="inversion-status")
+            status = gr.Markdown(label="Status", elem_id="inversion-status")
             gallery = gr.Gallery(elem_id="inversion-gallery", label="Input and reconstructions", columns=4,
                                  format="png", height="auto")
             compare = gr.ImageSlider(label="Input vs. the first method", format="png", type="pil")
             table = gr.Dataframe(headers=METRIC_HEADERS, interactive=False, label="Metrics", wrap=True)
 
-    @stoppable("inversion")
-    @gpu(lambda path, chosen, w_steps, r_steps, rank, tune_steps, seed, progress=None, **_:
-         inversion_seconds(chosen, request_settings(w_steps, r_steps, tune_steps, rank)))
-    def on_invert(path, chosen, w_steps, r_steps, rank, tune_steps, seed, progress=gr.Progress(), *, cancel):
-        nets = checked_networks(session, path, chosen)
-        settings = request_settings(w_steps, r_steps, tune_steps, rank)
-        track = Tracker(progress)
-        fast, slow = [m for m in chosen if not is_per_image(m)], [m for m in chosen if is_per_image(m)]
-        with user_errors():
-            target = prepare_image(path, nets.generator.size)
-            results = invert(nets, target, fast, settings, int(seed), track, cancel) if fast else []
-            if slow and not cancel():
-                with session.lane.enter(cancel, track) as entered:
-                    if entered:
-                        results += invert(nets, target, slow, settings, int(seed), track, cancel)
-        source = tensor_to_pil(target)
-        shots = [(source, "input")] + [(tensor_to_pil(r.image), label(r.method)) for r in results]
-        rows = [[label(r.method), *(round(r.metrics[k], 4) for k in ("mse", "ssim", "perceptual", "id")),
-                 round(r.seconds, 2)] for r in results]
-        pair = (source, shots[1][0]) if results else None
-        return shots, pair, rows, track.stopped() if cancel() else ""
-
+    on_invert = invert_handler(session)
     inputs, outputs = [image, methods, w_steps, r_steps, rank, tune_steps, seed], [gallery, compare, table, status]
+    events = dict(show_progress_on=[gallery], **LANED)
     opt, tune = OptimisationSettings(), TuningSettings()
     rows = [[path, default, opt.w_steps, opt.residual_steps, opt.rank, tune.steps, 0] for path in
             example_images("google_", session.zoo.name) + example_images("twitter_1f9", session.zoo.name)]
-    events = dict(validator=validator(image_check(), nonempty("Tick at least one method.")),
-                  **session.lane.events("inversion"))
     if rows:
         examples = gr.Examples(rows, inputs,
                                label="Examples (Noto and Twemoji): a click inverts with the default methods")

@@ -5,12 +5,12 @@ editing with the encoders. Slow lane: per-image optimisation (RefineStyle optimi
 and adaptation, `slow_jobs` at a time (1 on CPU: two would only share the same cores; more on a
 GPU with `python app.py --slow-jobs N`).
 
-Gradio's concurrency ids keep the lanes apart: the adaptation endpoints queue in their own id
-(limit `slow_jobs`); inversion and editing are one endpoint each whether or not the request asks for
-a per-image method, so they queue in an id without a limit and the per-image part waits for the slow
-lane inside the handler (`SlowLane.enter`), with a progress message saying so (Gradio's queue then
-shows such a request as running while it waits). An encoder request
-therefore never waits for per-image work.
+Gradio's concurrency ids keep the lanes apart: generating, the spectrum, the zoo status and
+rendering queue in FAST; inversion, editing and adaptation in LANED, which has no limit, because
+one endpoint serves both an encoder request and a per-image one: the handler checks its inputs,
+runs the encoders, and only the per-image or adaptation part waits for the slow lane
+(`SlowLane.enter`, with a progress message saying so). An encoder request therefore never waits
+for per-image work, and a bad request is refused at once, never after a slow job.
 
 `gpu(duration)` is `spaces.GPU` with a duration computed from the request's own arguments
 (iterations, methods); off a Space it returns the function unchanged and everything runs on
@@ -29,6 +29,7 @@ from pipelines.jobs import Cancel, Progress
 from pipelines.methods import REGISTRY
 
 FAST = {"concurrency_id": "fast", "concurrency_limit": 2}
+LANED = {"concurrency_id": "laned", "concurrency_limit": None}
 MAX_GPU_SECONDS = 300
 
 
@@ -40,12 +41,6 @@ class SlowLane:
             raise ValueError(f"the slow lane needs at least one slot, got {size}")
         self.size = size
         self.slots = threading.Semaphore(size)
-
-    def events(self, concurrency_id: str) -> dict:
-        """The queue settings of an endpoint: "adaptation" queues in the slow lane itself; "inversion"
-        (inversion and editing) never waits at the queue, its per-image part enters the lane here."""
-        return {"concurrency_id": concurrency_id,
-                "concurrency_limit": self.size if concurrency_id == "adaptation" else None}
 
     @contextmanager
     def enter(self, cancel: Cancel, progress: Progress) -> Iterator[bool]:

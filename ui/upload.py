@@ -2,7 +2,7 @@
 
 gr.Image opens each upload with PIL before the event runs, so a file PIL cannot read (text, an
 empty file, a decompression bomb) fails inside Gradio with no message for the visitor. This
-input passes the uploaded file's path as is; the app's validators (ui/validation.py) and
+input passes the uploaded file's path as is; the app's input checks (ui/validation.py) and
 pipelines.images then say exactly what is wrong. Pasted images (data URLs) go through Gradio's
 own decoding.
 """

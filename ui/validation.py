@@ -1,8 +1,11 @@
-"""Input validators: bad uploads and prompts are refused before a request queues (Gradio `validator=`).
+"""Input checks that every handler runs first, before a network loads or the slow lane is entered: a
+bad upload or prompt becomes a gr.Error that the browser and a gradio_client caller read alike.
 
-A validator receives the event's inputs and returns one gr.validate per input. The checks here
-decode no pixels (pipelines.images.check_image), so they are cheap; the handlers still run the
-full checks and turn any failure into a gr.Error.
+Gradio's `validator=` would refuse them before the request queues, but it preprocesses every input
+at /queue/join, where any other failure there (a value outside a slider's range, an unknown
+choice) reaches a gradio_client caller as a bare "400 Bad Request"; run in the handler, Gradio's
+own range and choice messages reach the caller too. The checks decode no pixels
+(pipelines.images.check_image), so they are cheap; the pipelines still run the full checks.
 """
 from __future__ import annotations
 
@@ -42,14 +45,8 @@ def nonempty(message: str) -> Check:
     return lambda value: "" if value else message
 
 
-def validator(*checks: Check | None) -> Callable[..., list[dict]]:
-    """A validator for an event whose inputs are checked positionally (None or missing: accepted as is)."""
-    def validate(*values) -> list[dict]:
-        out = []
-        for i, value in enumerate(values):
-            check = checks[i] if i < len(checks) else None
-            message = check(value) if check is not None else ""
-            out.append(gr.validate(not message, message))
-        return out
-
-    return validate
+def refuse_bad(*checked: tuple[Check, object]) -> None:
+    """(check, value) pairs, in order: the first failing check's message as a gr.Error."""
+    for check, value in checked:
+        if message := check(value):
+            raise gr.Error(message)
