@@ -1,6 +1,7 @@
 """Compare generator training recipes: sample quality of each run's EMA generator at its last state.
 
     python -m bench.generator_recipes RUN_DIR [RUN_DIR ...] [--samples 1600] [--name NAME]
+    python -m bench.generator_recipes --curve RUN_DIR       # every EMA snapshot: precision against kimg
 
 Each RUN_DIR is a `python -m train.generator --run-dir` folder. For each: the recipe flags that
 differ from the defaults, kimg reached, wall time, seconds per step (the log's median), and the
@@ -18,12 +19,13 @@ import statistics
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
+from pipelines.emojibench import load_emojibench
 from pipelines.metrics import frechet_distance, precision_recall
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import open_zoo
 from train.checkpoint import load_state
-from train.data_emoji import load_emojibench
 from train.generator import networks, parse_args
 
 from .generator import cpu_flags, cpu_name
@@ -47,18 +49,40 @@ def seconds_per_step(log: Path) -> float:
     return statistics.median(steps[1:] or steps) if steps else float("nan")
 
 
-def evaluate_run(run_dir: Path, clip, net, data, ref: dict, samples: int) -> dict:
+def sample_quality(G_ema, clip, net, ref: dict, samples: int) -> dict:
+    """Precision, recall (k = 3, both spaces) and FD_clip of the generator's samples against `ref`."""
+    fakes = dict(zip(("clip", "emojinet"), _embed(generator_samples(G_ema.eval(), samples), clip, net)))
+    pr = {space: precision_recall(fakes[space], ref[space]) for space in ref}
+    return {"precision": {sp: v["precision"] for sp, v in pr.items()}, "recall": {sp: v["recall"] for sp, v in pr.items()},
+            "fd_clip": frechet_distance(fakes["clip"], ref["clip"])}
+
+
+def evaluate_run(run_dir: Path, clip, net, ref: dict, samples: int) -> dict:
     G_ema, _ = networks()
     meta = load_state(run_dir, {"G_ema": G_ema}, {})
     if meta is None:
         raise SystemExit(f"no training state in {run_dir}")
-    G_ema.eval()
-    fakes = dict(zip(("clip", "emojinet"), _embed(generator_samples(G_ema, samples), clip, net)))
-    pr = {space: precision_recall(fakes[space], ref[space]) for space in ref}
     return {"run": run_dir.name, "flags": recipe_flags(meta["args"]), "kimg": meta["kimg"], "steps": meta["step"],
             "hours": meta["seconds"] / 3600, "s_per_step": seconds_per_step(run_dir / "log.txt"),
-            "precision": {sp: v["precision"] for sp, v in pr.items()}, "recall": {sp: v["recall"] for sp, v in pr.items()},
-            "fd_clip": frechet_distance(fakes["clip"], ref["clip"])}
+            **sample_quality(G_ema, clip, net, ref, samples)}
+
+
+def evaluate_snapshots(run_dir: Path, clip, net, ref: dict, samples: int) -> list[dict]:
+    """The precision-vs-kimg curve: every EMA snapshot train.generator kept in <run_dir>/snapshots."""
+    rows = []
+    for path in sorted((run_dir / "snapshots").glob("kimg*.safetensors")):
+        G_ema, _ = networks()
+        G_ema.load_state_dict(load_file(str(path)))
+        rows.append({"run": run_dir.name, "kimg": float(path.stem[4:]), **sample_quality(G_ema, clip, net, ref, samples)})
+    return rows
+
+
+def curve_table(rows: list[dict]) -> str:
+    lines = ["| kimg (this run) | precision CLIP | precision EmojiNet | recall CLIP | recall EmojiNet | FD_clip |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['kimg']:.0f} | {r['precision']['clip']:.3f} | {r['precision']['emojinet']:.3f} | "
+              f"{r['recall']['clip']:.3f} | {r['recall']['emojinet']:.3f} | {r['fd_clip']:.4f} |" for r in rows]
+    return "\n".join(lines)
 
 
 def table(rows: list[dict]) -> str:
@@ -77,20 +101,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--zoo", default="emoji64")
     p.add_argument("--name", default="generator_recipes")
     p.add_argument("--readme", action="store_true", help="also write the table into README.md")
+    p.add_argument("--curve", action="store_true",
+                   help="evaluate every EMA snapshot of the (one) run instead: precision against kimg")
     args = p.parse_args(argv)
     tune_cpu_allocator()
     zoo, data = open_zoo(args.zoo), load_emojibench()
     clip, net = zoo.load("clip"), zoo.load("perceptual")
     ref = dict(zip(("clip", "emojinet"), _embed(data.tensor(data.google[data.indices("train")]), clip, net)))
-    rows = [evaluate_run(run, clip, net, data, ref, args.samples) for run in args.runs]
+    if args.curve:
+        rows = [row for run in args.runs for row in evaluate_snapshots(run, clip, net, ref, args.samples)]
+        text, name = curve_table(rows), f"{args.name}_curve"
+    else:
+        rows = [evaluate_run(run, clip, net, ref, args.samples) for run in args.runs]
+        text, name = table(rows), args.name
     RESULTS.mkdir(parents=True, exist_ok=True)
-    info = {"machine": {"cpu": cpu_name(), "flags": cpu_flags(),
-                        "threads": torch.get_num_threads()}, "runs": rows}
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(info, indent=1) + "\n")
-    print(table(rows))
+    info = {"machine": {"cpu": cpu_name(), "flags": cpu_flags(), "threads": torch.get_num_threads()}, "runs": rows}
+    (RESULTS / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
+    print(text)
     if args.readme:
-        command = "python -m bench.generator_recipes " + " ".join(str(r) for r in args.runs)
-        update_readme_block(args.name, f"```\n$ {command}\n```\n\n{table(rows)}\n")
+        command = "python -m bench.generator_recipes " + ("--curve " if args.curve else "") + " ".join(map(str, args.runs))
+        update_readme_block(name, f"```\n$ {command}\n```\n\n{text}\n")
 
 
 if __name__ == "__main__":
