@@ -1,30 +1,16 @@
 """The style judge: which EmojiBench style an image is drawn in (benchmarks only, never a loss).
 
-A small ResNet (He et al. 2016: basic blocks with batch norm and identity / 1×1 projection
-shortcuts), deliberately of another architecture than EmojiNet (plain conv stages, group norm)
+A small ResNet (He et al. 2016: the basic blocks of nets/bisenet.py's ResNet-18, batch norm and
+identity / 1×1 projection shortcuts), deliberately of another architecture than EmojiNet (plain conv stages, group norm)
 and the emoji CLIP (a ViT), so that a generator tuned against either of those cannot fool the
 judge by exploiting the same features (DESIGN §2).
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
-
-class _BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-                         if stride != 1 or cin != cout else nn.Identity())
-
-    def forward(self, x: Tensor) -> Tensor:  # [B, I, H, W] -> [B, O, H/stride, W/stride]
-        y = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
+from .bisenet import BasicBlock
 
 
 class StyleJudge(nn.Module, PyTorchModelHubMixin):
@@ -39,7 +25,7 @@ class StyleJudge(nn.Module, PyTorchModelHubMixin):
         for i, w in enumerate(widths):  # 64, 32, 16, 8 px
             for j in range(blocks):
                 cin = (widths[i - 1] if i else widths[0]) if j == 0 else w
-                layers.append(_BasicBlock(cin, w, 2 if (j == 0 and i > 0) else 1))
+                layers.append(BasicBlock(cin, w, 2 if (j == 0 and i > 0) else 1))
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(widths[-1], len(self.styles))
 

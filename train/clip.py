@@ -16,7 +16,6 @@ skin-tone variant of that emoji in the top five).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 
@@ -28,12 +27,11 @@ from nets.configs import EMOJI_CLIP
 from nets.emoji_clip import EmojiClip
 from pipelines.clip_text import tokenize
 from pipelines.emojibench import EmojiBench, load_emojibench
-from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import open_zoo, register_local_slot
 
 from .augment import _translation
 from .export import save_network
-from .recipe import Distributed, add_training_flags, export_folder, run_steps, setup_distributed
+from .recipe import Distributed, add_training_flags, export_folder, run_steps, train_evaluate_export
 
 CONTEXT = EMOJI_CLIP["text"]["context_length"]
 STYLE_PROMPTS = {"google": "an emoji, google style", "twitter": "an emoji, twitter style"}
@@ -158,14 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     add_training_flags(p, "clip", batch=128, lr=1e-3, ckpt_every=None)
     p.add_argument("--epochs", type=int, default=40)
     args = p.parse_args(argv)
-    tune_cpu_allocator()
-    ddp = setup_distributed(args.device)
-    model, meta = train(args, ddp)
-    if ddp.main:
-        metrics = evaluate(model.cpu(), load_emojibench())
-        print(json.dumps(metrics, indent=1))
-        export(model, metrics, meta, args)
-    ddp.close()
+    train_evaluate_export(args, train, lambda model: evaluate(model, load_emojibench()), export)
 
 
 if __name__ == "__main__":

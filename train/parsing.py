@@ -23,7 +23,6 @@ are not a linear function of EmojiNet's, so GaNI's parsing loss is not the perce
 from __future__ import annotations
 
 import argparse
-import json
 import math
 
 import numpy as np
@@ -33,11 +32,11 @@ import torch.nn.functional as F
 from nets.emojinet import EmojiNet
 from nets.parsing_unet import ParsingUNet
 from pipelines.emojibench import EmojiBench, load_emojibench
-from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import open_zoo, register_local_slot
 
 from .export import save_network
-from .recipe import Distributed, add_training_flags, export_folder, run_steps, setup_distributed
+from .recipe import (Distributed, add_training_flags, cosine_lr, descend, export_folder, run_steps,
+                     train_evaluate_export)
 
 REGIONS = ["background", "white", "dark", "warm", "red", "other"]
 SOURCES = {"google": "google", "twitter": "twitter", "fluent_flat": "fluent_flat", "fluent": "fluent_flat"}  # input -> label
@@ -143,8 +142,7 @@ def train(args: argparse.Namespace, ddp: Distributed) -> tuple[ParsingUNet, dict
     objective = ddp.objective({"net": net}, lambda x, y: F.cross_entropy(net(x), y))
 
     def step(i: int) -> dict[str, float]:
-        for group in opt.param_groups:
-            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * i / args.steps))
+        cosine_lr(opt, args.lr, i, args.steps)
         per_style = args.batch // len(styles)
         xs, ys = [], []
         for s in styles:
@@ -153,11 +151,7 @@ def train(args: argparse.Namespace, ddp: Distributed) -> tuple[ParsingUNet, dict
             xs.append(images[pick])
             ys.append(labels[pick])
         x, y = shift(torch.cat(xs), torch.cat(ys), gen)
-        loss = objective(ddp.shard(x).to(ddp.device), ddp.shard(y).to(ddp.device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+        return descend(opt, objective(ddp.shard(x).to(ddp.device), ddp.shard(y).to(ddp.device)))
 
     meta = run_steps(args, ddp, {"net": net}, {"opt": opt}, step, args.steps, args.ckpt_every)
     net.eval()
@@ -216,15 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     add_training_flags(p, "parsing", batch=32, lr=2e-3, steps=1500, ckpt_every=250)
     p.add_argument("--no-export", action="store_true", help="evaluate only")
     args = p.parse_args(argv)
-    tune_cpu_allocator()
-    ddp = setup_distributed(args.device)
-    net, meta = train(args, ddp)
-    if ddp.main:
-        metrics = evaluate(net.cpu(), load_emojibench(), open_zoo(args.zoo).load("perceptual"))
-        print(json.dumps(metrics, indent=1))
-        if not args.no_export:
-            export(net, metrics, meta, args)
-    ddp.close()
+    train_evaluate_export(args, train, lambda net: evaluate(net, load_emojibench(), open_zoo(args.zoo).load("perceptual")),
+                          export)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ statistics are per process on CPU, synchronised on CUDA). Rank 0 alone logs, sav
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pipelines.emojibench import default_root, load_emojibench
 from pipelines.images import ImageFolder
+from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import Zoo
 
 from .checkpoint import StepLogger, load_state, save_state
@@ -133,6 +136,36 @@ def setup_distributed(device: str) -> Distributed:
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     return Distributed(dist.get_rank(), world, dev)
+
+
+def cosine_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int) -> None:
+    """Set the learning rate of every group to the cosine schedule's value at `step` of `total`."""
+    for group in opt.param_groups:
+        group["lr"] = base * 0.5 * (1 + math.cos(math.pi * step / total))
+
+
+def descend(opt: torch.optim.Optimizer, loss: Tensor) -> dict[str, float]:
+    """One optimiser step on `loss`; -> the logged loss."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return {"loss": loss.item()}
+
+
+def train_evaluate_export(args: argparse.Namespace, train: Callable[[argparse.Namespace, Distributed], tuple[nn.Module, dict]],
+                          evaluate: Callable[[nn.Module], dict], export: Callable[..., None],
+                          report: Callable[[dict], str] = lambda m: json.dumps(m, indent=1)) -> None:
+    """A recipe's whole run: train (every process); then on rank 0 evaluate on the CPU, print the report
+    and export(net, metrics, meta, args) unless the recipe has a --no-export flag that is set."""
+    tune_cpu_allocator()
+    ddp = setup_distributed(args.device)
+    net, meta = train(args, ddp)
+    if ddp.main:
+        metrics = evaluate(net.cpu())
+        print(report(metrics))
+        if not getattr(args, "no_export", False):
+            export(net, metrics, meta, args)
+    ddp.close()
 
 
 def run_steps(args: argparse.Namespace, ddp: Distributed, modules: dict[str, nn.Module],

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 import numpy as np
 import torch
@@ -21,12 +20,12 @@ import torch.nn.functional as F
 
 from nets.style_judge import StyleJudge
 from pipelines.emojibench import STYLE_NAMES, STYLES, EmojiBench, load_emojibench
-from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import open_zoo, register_local_slot
 
 from .emojinet import jitter
 from .export import save_network
-from .recipe import Distributed, add_training_flags, export_folder, run_steps, setup_distributed
+from .recipe import (Distributed, add_training_flags, cosine_lr, descend, export_folder, run_steps,
+                     train_evaluate_export)
 
 def style_rows(data: EmojiBench, split: str) -> dict[str, np.ndarray]:
     """For each style, the rows of `split` that it draws."""
@@ -60,16 +59,11 @@ def train(args: argparse.Namespace, ddp: Distributed) -> tuple[StyleJudge, dict]
     objective = ddp.objective({"judge": judge}, lambda x, labels: F.cross_entropy(judge(x), labels))
 
     def step(i: int) -> dict[str, float]:
-        for group in opt.param_groups:
-            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * i / args.steps))
+        cosine_lr(opt, args.lr, i, args.steps)
         labels = torch.randint(len(STYLES), (args.batch,), generator=gen)  # [B] style ids
         picks = [rows[STYLES[t]][torch.randint(len(rows[STYLES[t]]), (1,), generator=gen).item()] for t in labels]
         x = jitter(torch.cat([data.tensor(data.style(STYLES[t])[r : r + 1]) for t, r in zip(labels, picks)]))
-        loss = objective(ddp.shard(x).to(ddp.device), ddp.shard(labels).to(ddp.device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item()}
+        return descend(opt, objective(ddp.shard(x).to(ddp.device), ddp.shard(labels).to(ddp.device)))
 
     meta = run_steps(args, ddp, {"judge": judge}, {"opt": opt}, step, args.steps, args.ckpt_every)
     judge.eval()
@@ -119,16 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     add_training_flags(p, "style_judge", batch=64, lr=2e-3, steps=1500, ckpt_every=250)
     p.add_argument("--no-export", action="store_true", help="evaluate only")
     args = p.parse_args(argv)
-    tune_cpu_allocator()
-    ddp = setup_distributed(args.device)
-    judge, meta = train(args, ddp)
-    if ddp.main:
-        metrics = evaluate(judge.cpu(), load_emojibench())
-        print(json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=1))
-        print(confusion_table(metrics))
-        if not args.no_export:
-            export(judge, metrics, meta, args)
-    ddp.close()
+    train_evaluate_export(args, train, lambda judge: evaluate(judge, load_emojibench()), export, report)
+
+
+def report(metrics: dict) -> str:
+    summary = json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=1)
+    return f"{summary}\n{confusion_table(metrics)}"
 
 
 if __name__ == "__main__":
