@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from nets.emojinet import EmojiNet
+from nets.emojinet import ATTRIBUTES, EmojiNet
 from nets.stylegan2 import Generator
 from pipelines.attributes import CANDIDATES, AttributePair, head_score
 from pipelines.directions import DirectionSet, GanSpace, LinearDirection, StyleChannel
