@@ -102,20 +102,23 @@ def test_endpoints_through_gradio_client(client, tmp_path):
     plot, info = client.predict(3, 0, api_name="/kernel_spectrum")
     assert plot["type"] == "matplotlib" and "3 samples, 5 layers" in info
     Image.new("RGB", (40, 30), (200, 80, 40)).save(tmp_path / "in.png")
-    shots, pair, table, status = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], 5, 5, 2,
-                                                5, 0, api_name="/invert")
+    shots, pair, table, status, sheet, metrics = client.predict(handle_file(str(tmp_path / "in.png")),
+                                                                ["refinestyle_opt"], 5, 5, 2, 5, 0, api_name="/invert")
     assert len(shots) == 2 and len(pair) == 2 and status == ""
+    record = json.loads(Path(metrics).read_text())
+    assert record["settings"]["methods"] == "refinestyle_opt" and record["results"][0]["method"] == table["data"][0][0]
+    assert Image.open(sheet).size[0] > 5 * 160  # five tiles a row, the table and the settings below
     assert table["headers"][0] == "method" and table["data"][0][0].startswith("RefineStyle")
     assert 0 <= table["data"][0][1] <= 1  # MSE on [0, 1] images
     with pytest.raises(Exception, match="e4e"):
         client.predict(handle_file(str(tmp_path / "in.png")), ["e4e"], 5, 5, 2, 5, 0, api_name="/invert")
-    shots, strip, table, _ = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "StyleSpace",
-                                            "smile", 2, 0, 5, 5, 5, 5, api_name="/edit")
+    shots, strip, table, *_ = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "StyleSpace",
+                                             "smile", 2, 0, 5, 5, 5, 5, api_name="/edit")
     assert len(shots) == 2 and len(strip) == 7 and -1 <= table["data"][0][1] <= 1
     assert [item["caption"] for item in strip[:2]] == ["-3σ refinestyle_opt", "-2σ refinestyle_opt"]
     for name in ("2", "component 2"):  # the dropdown shows "component 2"; the bare index is accepted too
-        shots, strip, table, _ = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"],
-                                                "GANSpace", name, -1, 1, 3, 5, 5, 5, api_name="/edit")
+        shots, strip, table, *_ = client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"],
+                                                 "GANSpace", name, -1, 1, 3, 5, 5, 5, api_name="/edit")
         assert len(shots) == 2 and table["data"][0][0].startswith("RefineStyle")
     with pytest.raises(Exception, match="unknown InterFaceGAN direction"):
         client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], "InterFaceGAN", "nose", 1, 0, 5,
@@ -199,8 +202,8 @@ def _bad_inputs(folder: Path) -> dict[str, tuple[Path, str | None]]:
 def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(client, tmp_path):
     for name, (path, expect) in _bad_inputs(tmp_path).items():
         if expect is None:  # unusual but valid: inverted like any other image
-            shots, _, table, _ = client.predict(handle_file(str(path)), ["refinestyle_opt"], 2, 0, 1, 0, 0,
-                                                api_name="/invert")
+            shots, _, table, *_ = client.predict(handle_file(str(path)), ["refinestyle_opt"], 2, 0, 1, 0, 0,
+                                                 api_name="/invert")
             assert len(shots) == 2 and 0 <= table["data"][0][1] <= 1, name
         else:
             with pytest.raises(Exception, match=expect):
@@ -221,10 +224,10 @@ def test_eight_simultaneous_inversions_all_complete(client, tmp_path):
         jobs.append(client.submit(handle_file(str(tmp_path / f"{i}.png")), ["refinestyle_opt"], 5, 0, 1, 0, i,
                                   api_name="/invert"))
     results = [job.result(timeout=300) for job in jobs]
-    for i, (shots, pair, table, _) in enumerate(results):
+    for i, (shots, pair, table, *_) in enumerate(results):
         assert len(shots) == 2 and len(pair) == 2 and 0 <= table["data"][0][1] <= 1, i
     # each call answered its own image: the inputs differ, so the reconstructions' errors do too
-    assert len({round(t["data"][0][1], 6) for _, _, t, _ in results}) > 1
+    assert len({round(r[2]["data"][0][1], 6) for r in results}) > 1
 
 
 def _cpu_rate(seconds: float) -> float:
@@ -262,7 +265,7 @@ def test_cancel_ends_the_work_and_fast_requests_skip_the_slow_lane(client, tmp_p
     gone = _wait(lambda: not any(t.name == "job-adapt_text" for t in job_threads()), 2.0) + (
         time.perf_counter() - start)
     assert gone < 2.0
-    shots, _, table, _ = queued.result(timeout=60)  # the slow lane was held until then, and is free now
+    shots, *_ = queued.result(timeout=60)  # the slow lane was held until then, and is free now
     assert len(shots) == 2
     _wait(lambda: not job_threads(), 5)
     idle = _cpu_rate(1.0)

@@ -37,7 +37,7 @@ def test_every_inversion_method_is_ready_and_the_methods_built_on_e4e_improve_on
     for slot in ENCODERS:
         assert status[slot] == "✅ ready", slot
     image = handle_file(str(EXAMPLES / "google_1f929.png"))
-    shots, pair, table, _ = client.predict(image, ENCODERS + ["gani"], 0, 0, 8, 20, 0, api_name="/invert")
+    shots, pair, table, *_ = client.predict(image, ENCODERS + ["gani"], 0, 0, 8, 20, 0, api_name="/invert")
     assert len(shots) == 1 + len(ENCODERS) + 1 and len(pair) == 2
     mse = {row[0]: row[1] for row in table["data"]}
     e4e = mse[label("e4e")]
@@ -49,8 +49,8 @@ def test_every_inversion_method_is_ready_and_the_methods_built_on_e4e_improve_on
 
 def test_editing_and_adaptation_endpoints_on_the_shipped_zoo(client, tmp_path):
     image = handle_file(str(EXAMPLES / "google_1f9d2-1f3fd.png"))
-    shots, strip, table, _ = client.predict(image, ["e4e", "refinestyle_2s"], "InterFaceGAN", "gender", 2, 0, 9, 0, 0,
-                                            0, api_name="/edit")
+    shots, strip, table, *_ = client.predict(image, ["e4e", "refinestyle_2s"], "InterFaceGAN", "gender", 2, 0, 9, 0,
+                                             0, 0, api_name="/edit")
     assert len(shots) == 3 and len(strip) == 14
     for _, id_to_input, id_to_reconstruction, _ in table["data"]:
         assert 0 < id_to_reconstruction < 1 and -1 <= id_to_input <= 1  # edited: changed, but still an emoji

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import gradio as gr
 
@@ -18,9 +19,11 @@ from .methods import (checked_networks, default_methods, is_per_image, label, me
                       request_settings, unavailable_note)
 from .serving import LANED, gpu, inversion_seconds
 from .session import Session, user_errors
+from .sheet import write_sheet
 from .upload import image_upload
 from .validation import image_check, nonempty, refuse_bad
 
+IDENTITY_HEADERS = ["method", "ID to input ↑", "ID kept vs reconstruction ↑", "seconds"]
 FAMILY_LABELS = {"InterFaceGAN": "interfacegan", "GANSpace": "ganspace", "StyleSpace": "stylespace"}
 GANSPACE_PREFIX = "component "
 HELP = ("Invert an image with each ticked method, then move it along one direction (InterFaceGAN, GANSpace or "
@@ -88,7 +91,17 @@ def edit_handler(session: Session, directions, cache: InversionCache) -> Callabl
             strip += [(tensor_to_pil(img), f"{k:+g}σ {e.inversion.method}") for k, img in zip(settings.sweep, e.sweep)]
             rows.append([shown, round(e.metrics["id_to_input"], 4), round(e.metrics["id_kept"], 4),
                          round(e.seconds, 3)])
-        return shots, strip, rows, track.stopped() if cancel() else ""
+        if cancel():
+            return shots, strip, rows, track.stopped(), None, None
+        settings_shown = {"zoo": session.zoo.name, "device": session.device, "image": Path(image).name,
+                          "methods": ", ".join(methods), "edit": f"{family} {direction} {strength:+g}σ",
+                          "GANSpace layers": f"{first_layer}..{last_layer}", "W+ steps": w_steps,
+                          "residual steps": residual_steps, "tuning steps": tuning_steps,
+                          "sweep": ", ".join(f"{k:+g}σ" for k in settings.sweep)}
+        sweeps = [strip[k:k + len(settings.sweep)] for k in range(0, len(strip), len(settings.sweep))]
+        sheet, metrics = write_sheet("Editing", [shots, *sweeps], IDENTITY_HEADERS, rows, settings_shown,
+                                     columns=len(settings.sweep))
+        return shots, strip, rows, "", sheet, metrics
 
     return edit_image
 
@@ -127,8 +140,11 @@ def build(session: Session) -> None:
                                  format="png", height="auto")
             sweep = gr.Gallery(label="Strength sweep (one row per method)",
                                elem_id="editing-sweep", columns=len(SWEEP), format="png", height="auto")
-            table = gr.Dataframe(headers=["method", "ID to input ↑", "ID kept vs reconstruction ↑", "seconds"],
-                                 interactive=False, label="Identity", wrap=True)
+            table = gr.Dataframe(headers=IDENTITY_HEADERS, interactive=False, label="Identity", wrap=True)
+            with gr.Row():
+                sheet = gr.DownloadButton("Comparison sheet (PNG)", elem_id="editing-sheet")
+                metrics_json = gr.DownloadButton("Metrics (JSON)", elem_id="editing-json")
+                gr.DeepLinkButton()
 
     def on_family(chosen: str):
         choices = direction_choices(directions, FAMILY_LABELS[chosen])
@@ -138,7 +154,7 @@ def build(session: Session) -> None:
     family.change(on_family, family, [direction, layers], api_name=False, queue=False)
     on_edit = edit_handler(session, directions, InversionCache())
     inputs = [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps, tune_steps]
-    outputs = [gallery, sweep, table, status]
+    outputs = [gallery, sweep, table, status, sheet, metrics_json]
     opt, tune = OptimisationSettings(), TuningSettings()
     rows = [[path, default, "InterFaceGAN", first[0][1], EditSettings.sigmas, 0, session.num_ws - 1, opt.w_steps,
              opt.residual_steps, tune.steps]

@@ -6,6 +6,7 @@ the slow lane. Stop ends the work within one optimisation step and shows what wa
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import gradio as gr
 
@@ -21,6 +22,7 @@ from .methods import (checked_networks, default_methods, is_per_image, label, me
                       request_settings, unavailable_note)
 from .serving import LANED, gpu, inversion_seconds
 from .session import Session, user_errors
+from .sheet import write_sheet
 from .upload import image_upload
 from .validation import image_check, refuse_bad
 
@@ -54,7 +56,13 @@ def invert_handler(session: Session) -> Callable:
         rows = [[label(r.method), *(round(r.metrics[k], 4) for k in ("mse", "ssim", "perceptual", "id")),
                  round(r.seconds, 2)] for r in results]
         pair = (source, shots[1][0]) if results else None
-        return shots, pair, rows, track.stopped() if cancel() else ""
+        if cancel():
+            return shots, pair, rows, track.stopped(), None, None
+        settings_shown = {"zoo": session.zoo.name, "device": session.device, "image": Path(image).name,
+                          "methods": ", ".join(methods), "W+ steps": w_steps, "residual steps": residual_steps,
+                          "rank": rank, "tuning steps": tuning_steps, "seed": seed}
+        sheet, metrics = write_sheet("Inversion", [shots], METRIC_HEADERS, rows, settings_shown)
+        return shots, pair, rows, "", sheet, metrics
 
     return invert_image
 
@@ -83,9 +91,14 @@ def build(session: Session) -> None:
                                  format="png", height="auto")
             compare = gr.ImageSlider(label="Input vs. the first method", format="png", type="pil")
             table = gr.Dataframe(headers=METRIC_HEADERS, interactive=False, label="Metrics", wrap=True)
+            with gr.Row():
+                sheet = gr.DownloadButton("Comparison sheet (PNG)", elem_id="inversion-sheet")
+                metrics_json = gr.DownloadButton("Metrics (JSON)", elem_id="inversion-json")
+                gr.DeepLinkButton()
 
     on_invert = invert_handler(session)
-    inputs, outputs = [image, methods, w_steps, r_steps, rank, tune_steps, seed], [gallery, compare, table, status]
+    inputs = [image, methods, w_steps, r_steps, rank, tune_steps, seed]
+    outputs = [gallery, compare, table, status, sheet, metrics_json]
     events = dict(show_progress_on=[gallery], **LANED)
     opt, tune = OptimisationSettings(), TuningSettings()
     rows = [[path, default, opt.w_steps, opt.residual_steps, opt.rank, tune.steps, 0] for path in

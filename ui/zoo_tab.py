@@ -9,8 +9,8 @@ from .session import Session
 
 def build(session: Session, demo: gr.Blocks) -> None:
     zoo = session.zoo
-    gr.Markdown(f"**Active zoo: {zoo.title}** — {zoo.description}\n\nEach slot is one network (or file) the tabs draw "
-                "on; a missing slot turns off the methods that need it.")
+    gr.Markdown(f"**Active zoo: {zoo.title}** — {zoo.description}\n\nEach slot is one network (or file) the "
+                "tabs draw on; a missing slot turns off the methods that need it.")
     table = gr.Dataframe(elem_id="zoo-table", headers=["slot", "status", "source", "note"], interactive=False,
                          wrap=True, label="Zoo slots")
     refresh = gr.Button("Refresh", elem_id="zoo-refresh")
