@@ -58,3 +58,20 @@ def test_emoji_clip_compact_vocabulary():
 def test_prompts_are_checked(text, message):
     with pytest.raises(ValueError, match=message):
         tokenize([text])
+
+
+def test_clip_captions_name_every_style_in_the_words_people_type():
+    from pipelines.emojibench import STYLES
+    from train.clip import CONTEXT, STYLE_PROMPTS, STYLE_WORDS, captions
+
+    record = {"name": "man cook", "skin": "medium", "tags": ["chef"]}
+    for style in STYLES:
+        texts = captions(record, style)
+        for word in STYLE_WORDS[style]:
+            assert f"a man cook emoji, {word} style" in texts and f"an emoji of chef, {word} style" in texts
+        assert STYLE_PROMPTS[style] in texts  # the zero-shot prompt is a training caption
+    words = [w for ws in STYLE_WORDS.values() for w in ws]
+    assert len(words) == len(set(words))  # no word names two styles
+    assert {"3d", "flat", "black and white", "line art", "high contrast", "outline", "glossy", "cartoon"} <= set(words)
+    tokens = tokenize(list(STYLE_PROMPTS.values()), CONTEXT)
+    assert len({tuple(t.tolist()) for t in tokens}) == len(STYLES)  # the prompts differ as token sequences

@@ -2,16 +2,18 @@
 
     python -m train.clip
 
-Captions are built from each emoji's name, tags, skin tone and style ("a man cook emoji with
-medium skin tone, google style", "an emoji of a chef", "a twitter style emoji", ...), one drawn
-at random per image per step, over both styles of the train split. Symmetric InfoNCE with a
-learnable temperature (Radford et al. 2021); captions of the same emoji in one batch are not
-counted as negatives. AdamW, warm-up then cosine.
+Captions are built from each emoji's name, tags, skin tone and style, with the words people type
+for each style (STYLE_WORDS: "3d", "flat", "black and white", "line art", "glossy", the vendors'
+names, ...): "a man cook emoji with medium skin tone, 3d style", "an emoji of a chef", "a line art
+style emoji", ... One caption is drawn at random per image per step, over every EmojiBench style
+of the train split (each batch draws its styles uniformly, then an emoji that style draws).
+Symmetric InfoNCE with a learnable temperature (Radford et al. 2021); captions of the same emoji
+in the same style in one batch are not counted as negatives. AdamW, warm-up then cosine.
 
-Evaluation on the test split: zero-shot style accuracy (both styles of every test image against
-"an emoji, google style" / "an emoji, twitter style") and text→image retrieval R@5 (each test
-emoji's name, "a {name} emoji", against the Google renderings of the test split; a hit is any
-skin-tone variant of that emoji in the top five).
+Evaluation on the test split: zero-shot style accuracy (every test image of every style against
+one prompt per style, STYLE_PROMPTS) and text→image retrieval R@5 (each test emoji's name,
+"a {name} emoji", against the Google renderings of the test split; a hit is any skin-tone variant
+of that emoji in the top five).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import torch.nn.functional as F
 from nets.configs import EMOJI_CLIP
 from nets.emoji_clip import EmojiClip
 from pipelines.clip_text import tokenize
-from pipelines.emojibench import EmojiBench, load_emojibench
+from pipelines.emojibench import STYLES, EmojiBench, load_emojibench
 from pipelines.zoo import open_zoo, register_local_slot
 
 from .augment import _translation
@@ -34,24 +36,37 @@ from .export import save_network
 from .recipe import Distributed, add_training_flags, export_folder, run_steps, train_evaluate_export
 
 CONTEXT = EMOJI_CLIP["text"]["context_length"]
-STYLE_PROMPTS = {"google": "an emoji, google style", "twitter": "an emoji, twitter style"}
+STYLE_WORDS: dict[str, tuple[str, ...]] = {  # the first word names the style in its zero-shot prompt
+    "google": ("google", "noto", "google noto"),
+    "twitter": ("twitter", "twemoji"),
+    "fluent": ("microsoft fluent", "fluent", "glossy"),
+    "fluent_flat": ("flat", "microsoft flat", "flat design"),
+    "fluent_high_contrast": ("line art", "black and white", "high contrast", "outline"),
+    "fluent_3d": ("3d", "3d render", "microsoft 3d"),
+    "emojione": ("emojione", "cartoon"),
+}
+assert set(STYLE_WORDS) == set(STYLES), "every EmojiBench style needs its caption words"
+STYLE_PROMPTS = {s: f"an emoji, {words[0]} style" for s, words in STYLE_WORDS.items()}
 
 
 def captions(record: dict, style: str) -> list[str]:
     """Every caption this emoji, in this style, can be trained with."""
     name = record["name"]
-    out = [f"a {name} emoji, {style} style", f"{name}, {style} style emoji", f"an emoji of {name}",
-           f"a {name} emoji", f"a {style} style emoji", STYLE_PROMPTS[style]]
-    if record["skin"] != "none":
-        out.append(f"a {name} emoji with {record['skin']} skin tone, {style} style")
-    out += [f"an emoji of {tag}, {style} style" for tag in record["tags"][:6]]
+    out = [f"an emoji of {name}", f"a {name} emoji"]
+    for word in STYLE_WORDS[style]:
+        out += [f"a {name} emoji, {word} style", f"{name}, {word} style emoji", f"a {word} style emoji",
+                f"an emoji, {word} style"]
+        if record["skin"] != "none":
+            out.append(f"a {name} emoji with {record['skin']} skin tone, {word} style")
+        out += [f"an emoji of {tag}, {word} style" for tag in record["tags"][:6]]
     return out
 
 
 def caption_vocabulary(data: EmojiBench) -> list[int]:
-    """All BPE ids used by any caption of any emoji (both splits), plus the evaluation prompts."""
-    texts = {c for r in data.records for s in ("google", "twitter") for c in captions(r, s)}
-    texts |= {"google style emoji", "twitter style emoji", "emoji", "a photo of an emoji"}
+    """All BPE ids used by any caption of any emoji (both splits, every style), plus the prompts people type."""
+    texts = {c for r in data.records for s in STYLES for c in captions(r, s)}
+    texts |= {f"{w} style emoji" for words in STYLE_WORDS.values() for w in words}
+    texts |= {"emoji", "a photo of an emoji"}
     tokens = tokenize(sorted(texts), CONTEXT)
     return sorted(set(tokens[tokens > 0].tolist()))
 
@@ -64,11 +79,12 @@ def new_model(data: EmojiBench) -> EmojiClip:
 def evaluate(model: EmojiClip, data: EmojiBench, split: str = "test") -> dict:
     model.eval()
     idx = data.indices(split)
-    styles = torch.stack([model.encode_text(tokenize([STYLE_PROMPTS[s]], CONTEXT))[0] for s in ("google", "twitter")])
-    correct = 0
-    for k, s in enumerate(("google", "twitter")):
-        emb = model.encode_image(data.tensor(getattr(data, s)[idx]))
-        correct += ((emb @ styles.t()).argmax(1) == k).sum().item()
+    prompts = torch.stack([model.encode_text(tokenize([STYLE_PROMPTS[s]], CONTEXT))[0] for s in STYLES])  # [S, D]
+    per_style = {}
+    for k, s in enumerate(STYLES):
+        rows = idx[data.has_style(s)[idx]]
+        emb = model.encode_image(data.tensor(data.style(s)[rows]))
+        per_style[s] = ((emb @ prompts.t()).argmax(1) == k).double().mean().item(), len(rows)
     bases = np.array([data.records[i]["base"] for i in idx])
     gallery = model.encode_image(data.tensor(data.google[idx]))  # [N, D]
     queries = sorted({(data.records[i]["base"], data.records[i]["name"]) for i in idx})
@@ -76,8 +92,10 @@ def evaluate(model: EmojiClip, data: EmojiBench, split: str = "test") -> dict:
     top5 = (text @ gallery.t()).topk(5, dim=1).indices.numpy()
     hits = [base in set(bases[row]) for (base, _), row in zip(queries, top5)]
     model.train()
-    return {"zero_shot_style_accuracy": correct / (2 * len(idx)), "text_to_image_r5": float(np.mean(hits)),
-            "text_queries": len(queries), "gallery": len(idx)}
+    images = sum(n for _, n in per_style.values())
+    return {"zero_shot_style_accuracy": sum(acc * n for acc, n in per_style.values()) / images,
+            "zero_shot_style_accuracy_per_style": {s: acc for s, (acc, _) in per_style.items()},
+            "text_to_image_r5": float(np.mean(hits)), "text_queries": len(queries), "gallery": len(idx)}
 
 
 def train(args: argparse.Namespace, ddp: Distributed) -> tuple[EmojiClip, dict]:
@@ -86,10 +104,11 @@ def train(args: argparse.Namespace, ddp: Distributed) -> tuple[EmojiClip, dict]:
     data = load_emojibench()
     tr = data.indices("train")
     model = new_model(data).to(ddp.device)
-    images = {s: data.tensor(getattr(data, s)[tr]) for s in ("google", "twitter")}
-    ident = torch.tensor(data.identity_ids()[tr])
+    rows_of = {s: torch.from_numpy(tr[data.has_style(s)[tr]]) for s in STYLES}  # dataset rows each style draws
+    images = {s: torch.from_numpy(data.style(s)) for s in STYLES}  # uint8 [N, 64, 64, 3], every row
+    ident = torch.from_numpy(data.identity_ids())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1)
-    steps_per_epoch = math.ceil(2 * len(tr) / args.batch)
+    steps_per_epoch = math.ceil(sum(len(r) for r in rows_of.values()) / args.batch)
     total = args.epochs * steps_per_epoch
 
     def contrastive(x: torch.Tensor, tokens: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
@@ -108,11 +127,10 @@ def train(args: argparse.Namespace, ddp: Distributed) -> tuple[EmojiClip, dict]:
         warm = min(1.0, (i + 1) / 200)
         for g in opt.param_groups:
             g["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * i / total))
-        rows = torch.randint(len(tr), (args.batch,))
-        style = torch.randint(2, (args.batch,))
-        x = torch.where(style[:, None, None, None] == 0, images["google"][rows], images["twitter"][rows])
-        texts = [rng.choice(captions(data.records[tr[r]], ("google", "twitter")[s]))
-                 for r, s in zip(rows.tolist(), style.tolist())]
+        style = torch.randint(len(STYLES), (args.batch,))
+        rows = torch.stack([rows_of[STYLES[s]][torch.randint(len(rows_of[STYLES[s]]), ())] for s in style.tolist()])
+        x = EmojiBench.tensor(torch.stack([images[STYLES[s]][r] for s, r in zip(style.tolist(), rows.tolist())]).numpy())
+        texts = [rng.choice(captions(data.records[r], STYLES[s])) for r, s in zip(rows.tolist(), style.tolist())]
         same = (ident[rows][:, None] == ident[rows][None, :]) & (style[:, None] == style[None, :])  # no false negatives
         x, tokens = _translation(x, ratio=4 / 64), tokenize(texts, CONTEXT)
         mine = ddp.shard(torch.arange(args.batch))
@@ -141,10 +159,11 @@ open_clip's `CLIP` class with the `EMOJI_CLIP` config (`nets/configs.py`): ViT 6
 width 192, 6 layers; text transformer width 128, 4 layers, context 32, over the compact BPE vocabulary of
 its captions; {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters. No pretrained weights.
 
-- **Data**: both styles of the EmojiBench train split, captions from emoji names, emojibase tags, skin tone and style.
+- **Data**: every style of the EmojiBench train split, captions from emoji names, emojibase tags, skin tone and the
+  words people type for each style (`STYLE_WORDS` in `train/clip.py`).
 - **Command**: `python -m train.clip` ({meta['step']} steps, {meta['seconds'] / 60:.1f} min on 2 CPU cores).
 - **Weights**: {'fp16' if use_half else 'fp32'} safetensors (fp16 moves image embeddings by at most {drift:.4f}).
-- **Test split**: zero-shot style accuracy {metrics['zero_shot_style_accuracy']:.3f}; text→image R@5
+- **Test split**: zero-shot style accuracy {metrics['zero_shot_style_accuracy']:.3f} over {len(STYLES)} styles; text→image R@5
   {metrics['text_to_image_r5']:.3f} ({metrics['text_queries']} emoji names against {metrics['gallery']} images).
 """)
     register_local_slot(zoo.manifest, "clip", folder, options={"class": "EmojiClip"},
