@@ -25,10 +25,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from nets.configs import EMOJI64, FFHQ1024
+from nets.configs import FFHQ1024
 from nets.onednn import onednn_is_exact
 from nets.stylegan2 import Generator
 from pipelines.runtime import tune_cpu_allocator
+from pipelines.zoo import open_zoo
 from train.generator import GanTraining, native_bf16, parse_args
 
 from .readme import update_readme_block
@@ -138,7 +139,7 @@ def run(repeats: int) -> dict:
     peak = tput["best"]
     rows = []
 
-    g64 = Generator(**EMOJI64)
+    g64 = Generator(**open_zoo("emoji64").architecture("generator"))
     batch = 16
     ws = torch.randn(batch, g64.num_ws, g64.w_dim)
     flops64 = synthesis_flops(g64) * batch * 3
@@ -148,7 +149,7 @@ def run(repeats: int) -> dict:
         g64.synthesis(ws, residuals=res).square().mean().backward()
 
     t_plain = median_seconds(step, repeats * 2)
-    rows.append({"case": "64 px (EMOJI64) fwd+bwd, batch 16", "seconds": t_plain, "gflop": flops64 / 1e9,
+    rows.append({"case": "64 px (emoji64) fwd+bwd, batch 16", "seconds": t_plain, "gflop": flops64 / 1e9,
                  "efficiency": flops64 / t_plain / 1e9 / peak})
     for mode in ("per-image", "shared"):
         res = residuals(g64, batch, 32, shared=mode == "shared")

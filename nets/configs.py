@@ -1,13 +1,11 @@
 """Named generator architectures (constructor arguments of nets.stylegan2.Generator).
 
 - FFHQ1024: the official config-f generator that the `ffhq` zoo converts.
-- EMOJI64: the narrow 64 px generator of the `emoji64` zoo, for bench.generator's timings; the
-  zoo's manifest is the source train/generator.py builds from (tests/test_zoo.py checks they agree).
+The emoji64 generator's architecture lives with its zoo (assets/zoos/emoji64.json, `Zoo.architecture`).
 """
 from __future__ import annotations
 
 FFHQ1024: dict = {"size": 1024, "style_dim": 512, "n_mlp": 8, "channel_multiplier": 2}
-EMOJI64: dict = {"size": 64, "style_dim": 128, "n_mlp": 4, "channels": [192, 192, 160, 128, 64]}
 
 # The emoji64 zoo's CLIP: open_clip's CLIP class with a small ViT (64 px, 8 px patches) and a
 # small text transformer over a compact vocabulary (nets/emoji_clip.py maps BPE ids into it).

@@ -160,12 +160,8 @@ def test_official_direction_files_load_and_edit(shared):
 
 
 def test_emoji64_architectures_build_the_shipped_networks():
-    """The manifest's architectures are the constructor arguments of the shipped checkpoints
-    (and nets/configs.EMOJI64, which bench.generator times, is the generator's)."""
-    from nets.configs import EMOJI64
-
+    """The manifest's architectures are the constructor arguments of the shipped checkpoints."""
     zoo = open_zoo("emoji64")
-    assert zoo.architecture("generator") == EMOJI64
     for slot in ("generator", "e4e", "gradstyle"):
         shipped = json.loads((zoo.assets_root / "zoo" / "emoji64" / slot / "config.json").read_text())
         assert {k: shipped[k] for k in zoo.architecture(slot)} == zoo.architecture(slot), slot

@@ -314,7 +314,7 @@ def export(args: argparse.Namespace) -> None:
         f"{sum(p.numel() for p in D.parameters()) / 1e6:.2f} M parameters, {'fp16' if d_half else 'fp32'} (max logit "
         f"change {d_err:.4f}). GradStyle's adversarial loss starts from it; it has no metric of its own.\n")
     register_local_slot(zoo.manifest, "generator", g_dir, options={"class": "Generator"},
-                        note="64 px StyleGAN2 (EMOJI64 config), EMA weights; see assets/zoo/emoji64/generator/README.md")
+                        note="64 px StyleGAN2 (the manifest's generator architecture), EMA weights; see assets/zoo/emoji64/generator/README.md")
     register_local_slot(zoo.manifest, "discriminator", d_dir, options={"class": "Discriminator"},
                         note="the generator's discriminator (GradStyle's adversarial loss starts from it)")
     print(f"exported step {meta['step']} ({meta['kimg']:.1f} kimg), fp16={use_half} (max image error {err:.4f})")
