@@ -58,20 +58,21 @@ def sample_quality(G_ema, clip, net, ref: dict, samples: int) -> dict:
 
 
 def evaluate_run(run_dir: Path, clip, net, ref: dict, samples: int) -> dict:
-    G_ema, _ = networks()
-    meta = load_state(run_dir, {"G_ema": G_ema}, {})
-    if meta is None:
+    if not (run_dir / "state.json").is_file():
         raise SystemExit(f"no training state in {run_dir}")
+    zoo = json.loads((run_dir / "state.json").read_text())["meta"]["args"].get("zoo", "emoji64")
+    G_ema, _ = networks(zoo)
+    meta = load_state(run_dir, {"G_ema": G_ema}, {})
     return {"run": run_dir.name, "flags": recipe_flags(meta["args"]), "kimg": meta["kimg"], "steps": meta["step"],
             "hours": meta["seconds"] / 3600, "s_per_step": seconds_per_step(run_dir / "log.txt"),
             **sample_quality(G_ema, clip, net, ref, samples)}
 
 
-def evaluate_snapshots(run_dir: Path, clip, net, ref: dict, samples: int) -> list[dict]:
+def evaluate_snapshots(run_dir: Path, clip, net, ref: dict, samples: int, zoo: str) -> list[dict]:
     """The precision-vs-kimg curve: every EMA snapshot train.generator kept in <run_dir>/snapshots."""
     rows = []
     for path in sorted((run_dir / "snapshots").glob("kimg*.safetensors")):
-        G_ema, _ = networks()
+        G_ema, _ = networks(zoo)
         G_ema.load_state_dict(load_file(str(path)))
         rows.append({"run": run_dir.name, "kimg": float(path.stem[4:]), **sample_quality(G_ema, clip, net, ref, samples)})
     return rows
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     clip, net = zoo.load("clip"), zoo.load("perceptual")
     ref = dict(zip(("clip", "emojinet"), _embed(data.tensor(data.google[data.indices("train")]), clip, net)))
     if args.curve:
-        rows = [row for run in args.runs for row in evaluate_snapshots(run, clip, net, ref, args.samples)]
+        rows = [row for run in args.runs for row in evaluate_snapshots(run, clip, net, ref, args.samples, args.zoo)]
         text, name = curve_table(rows), f"{args.name}_curve"
     else:
         rows = [evaluate_run(run, clip, net, ref, args.samples) for run in args.runs]

@@ -2,6 +2,7 @@
 discriminator, and improved precision / recall."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -55,11 +56,11 @@ def test_adaptive_augment_identity_at_zero_and_steers_p():
     x = torch.rand(8, 3, 16, 16) * 2 - 1
     ada = AdaptiveAugment(target=0.6, speed_kimg=1.0, interval=2)
     assert torch.equal(ada(x), x)  # p = 0: no transform
-    assert ada.observe(torch.ones(8, 1), batch=8) is None  # waits for `interval` observations
-    assert ada.observe(torch.ones(8, 1), batch=8) == 1.0  # r_t = 1 > 0.6: D overfits, p rises
+    assert ada.observe(torch.tensor(1.0), batch=8) is None  # waits for `interval` observations
+    assert ada.observe(torch.tensor(1.0), batch=8) == 1.0  # r_t = 1 > 0.6: D overfits, p rises
     assert abs(ada.p - 16 / 1000) < 1e-12
     for _ in range(2):
-        ada.observe(-torch.ones(8, 1), batch=8)  # r_t = -1 < 0.6: p falls back, never below 0
+        ada.observe(torch.tensor(-1.0), batch=8)  # r_t = -1 < 0.6: p falls back, never below 0
     assert ada.p == 0.0
     ada.p = 1.0
     y = ada(x)
@@ -108,3 +109,45 @@ def test_gan_training_step_updates_every_network_and_restores_gradients(tmp_path
     assert all(p.requires_grad for p in run.D.parameters())
     assert all(p.requires_grad for p in run.discs["D_va"].heads.parameters())
     assert not any(p.requires_grad for p in run.G_ema.parameters())
+
+
+_TWO_PROCESS_RUN = """
+import sys, torch
+import torch.distributed as dist
+from train.generator import GanTraining, parse_args
+from train.recipe import setup_distributed
+
+ddp = setup_distributed("cpu")
+torch.manual_seed(0)  # the same initial networks in every process
+args = parse_args(["--precision", "bf16", "--augment", "ada", "--va-weight", "1", "--batch", "8",
+                   "--run-dir", sys.argv[1]])
+run = GanTraining(args, ddp.device, ddp.world)
+torch.manual_seed(1 + ddp.rank)  # each process its own reals and noise
+for step in range(2):  # step 0 carries the lazy R1 step
+    run.step(torch.rand(run.per_rank, 3, 64, 64) * 2 - 1, step)
+state = {k: torch.cat([p.detach().flatten() for p in m.parameters()]) for k, m in run.modules.items()}
+state["w_avg"], state["p"] = run.G.w_avg, torch.tensor(run.augment.p)
+torch.save(state, f"{sys.argv[1]}/rank{ddp.rank}.pt")
+ddp.close()
+"""
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_keep_every_network_in_step(tmp_path):
+    """Under torchrun each process sees its own shard; the averaged gradients (and ADA's r_t, w_avg)
+    keep G, D, D_va's heads, G_ema and p identical across processes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "run.py"
+    script.write_text(_TWO_PROCESS_RUN)
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(tmp_path)], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    for key in ranks[0]:
+        torch.testing.assert_close(ranks[1][key], ranks[0][key], rtol=0, atol=0, msg=key)

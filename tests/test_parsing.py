@@ -39,13 +39,36 @@ def test_shift_moves_images_and_labels_together():
         assert torch.equal(ys[i] == 0, (xs[i] == 1).all(0))
 
 
-def test_scores_and_probe():
-    net = ParsingUNet(REGIONS, widths=[4, 4, 8, 8, 8]).eval()
-    x = torch.rand(4, 3, 64, 64) * 2 - 1
-    with torch.no_grad():
-        perfect = net(x).argmax(1)
-    scores = segmentation_scores(net, x, perfect)
-    assert scores == {"pixel_accuracy": 1.0, "mean_iou": 1.0}
+def test_segmentation_scores_on_a_known_prediction():
+    """A stub network whose prediction is fixed: 3 of 4 pixels right; IoU counted only for present classes."""
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            pred = torch.tensor([[0, 0], [2, 2]])  # background, background / dark, dark
+            return torch.nn.functional.one_hot(pred, len(REGIONS)).permute(2, 0, 1)[None].float().expand(len(x), -1, -1, -1)
+
+    labels = torch.tensor([[[0, 0], [2, 3]]])  # the last pixel is warm, predicted dark
+    scores = segmentation_scores(Fixed(), torch.zeros(1, 3, 2, 2), labels)
+    assert scores["pixel_accuracy"] == 0.75
+    # background 2/2, dark 1/2, warm 0/1; the other three classes are absent and not averaged
+    assert abs(scores["mean_iou"] - (1 + 0.5 + 0) / 3) < 1e-12
+
+
+def test_linear_probe_r2_tells_a_linear_map_from_an_unrelated_net():
     emojinet = EmojiNet(widths=[8, 8, 8, 8, 8]).eval()
-    r2 = linear_probe_r2(net, emojinet, x, x, pixels=4096)
-    assert len(r2) == 5 and all(v <= 1.0 for v in r2)
+
+    class LinearOfEmojiNet(torch.nn.Module):  # every level a fixed 1×1 map of EmojiNet's: R² = 1
+        def __init__(self) -> None:
+            super().__init__()
+            self.maps = torch.nn.ModuleList(torch.nn.Conv2d(8, 4, 1) for _ in range(5))
+
+        def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+            return [m(f) for m, f in zip(self.maps, emojinet.features(x))]
+
+    gen = torch.Generator().manual_seed(0)
+    train_x, test_x = (torch.rand(n, 3, 64, 64, generator=gen) * 2 - 1 for n in (12, 4))
+    linear = linear_probe_r2(LinearOfEmojiNet(), emojinet, train_x, test_x, ridge=1e-9, pixels=60000)
+    assert all(v > 0.999 for v in linear)
+    unrelated = linear_probe_r2(ParsingUNet(REGIONS, widths=[4, 4, 8, 8, 8]).eval(), emojinet, train_x, test_x,
+                                pixels=60000)
+    assert all(v < 0.9 for v in unrelated) and min(unrelated) < min(linear) - 0.1

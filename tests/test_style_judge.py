@@ -31,3 +31,27 @@ def test_confusion_table_rows_and_accuracy():
                "per_style": {"x": 0.75, "y": 1.0}}
     lines = confusion_table(metrics).splitlines()
     assert lines[2] == "| x | 3 | 1 | 0.750 |" and lines[3] == "| y | 0 | 4 | 1.000 |"
+
+
+def test_evaluate_counts_only_the_rows_each_style_draws():
+    """A judge that reads the style off the mean brightness; rows a style lacks are not scored."""
+    from pipelines.emojibench import EXTRA, STYLES, EmojiBench
+    from train.style_judge import evaluate
+
+    n = 3
+    shade = {s: np.full((n, 64, 64, 3), 10 * i, np.uint8) for i, s in enumerate(STYLES)}
+    drawn = {s: np.array([True, True, s != "emojione"]) for s in EXTRA}  # emojione lacks the last row
+    data = EmojiBench(shade["google"], shade["twitter"], [{"split": "test"}] * n, {},
+                      extra={s: shade[s] for s in EXTRA}, available=drawn)
+
+    class ByBrightness(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            level = ((x.mean((1, 2, 3)) + 1) * 127.5 / 10).round().long()  # the style index
+            level = torch.where(level == STYLES.index("twitter"), STYLES.index("google"), level)  # twitter → google
+            return torch.nn.functional.one_hot(level, len(STYLES)).float()
+
+    m = evaluate(ByBrightness(), data)
+    assert m["count"] == n * len(STYLES) - 1
+    assert m["per_style"]["twitter"] == 0.0 and m["per_style"]["google"] == 1.0 and m["per_style"]["emojione"] == 1.0
+    assert m["confusion"][STYLES.index("twitter")][STYLES.index("google")] == n
+    assert abs(m["accuracy"] - (m["count"] - n) / m["count"]) < 1e-12

@@ -75,9 +75,10 @@ class AdaptiveAugment:
             x = torch.where(chosen, _OPS[name](x), x)
         return x
 
-    def observe(self, real_logits: Tensor, batch: int) -> float | None:
-        """Accumulate sign(D(real)); every `interval` calls, adjust p and return r_t (else None)."""
-        self._signs.append(real_logits.detach().float().sign().mean())
+    def observe(self, sign_mean: Tensor, batch: int) -> float | None:
+        """Accumulate E[sign(D(real))] of one step (over every process); every `interval` calls,
+        adjust p and return r_t (else None)."""
+        self._signs.append(sign_mean.detach().float())
         if len(self._signs) < self.interval:
             return None
         r_t = torch.stack(self._signs).mean().item()

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from nets.stylegan2 import Discriminator, Generator
 from nets.vision_aided import FeatureDiscriminator
@@ -165,9 +165,9 @@ class GanTraining:
         self.augment = (AdaptiveAugment(args.ada_target, args.ada_kimg, policy=ops) if args.augment == "ada"
                         else functools.partial(diff_augment, policy=ops))
         self.bf16 = use_bf16(args.precision, device)
-        self.G_train = DistributedDataParallel(self.G) if world > 1 else self.G
-        self.trained = {k: DistributedDataParallel(d) if world > 1 else d for k, d in self.discs.items()}
-        self.per_rank = args.batch // world
+        if args.batch % world:
+            raise ValueError(f"--batch {args.batch} must be divisible by the {world} processes")
+        self.world, self.per_rank = world, args.batch // world
         self.ema_beta = 0.5 ** (args.batch / (args.ema_kimg * 1000))
         self.r_t = float("nan")
 
@@ -176,7 +176,26 @@ class GanTraining:
 
     def fakes(self) -> torch.Tensor:
         a = self.args
-        return sample_fakes(self.G_train, self.per_rank, a.mix_prob, self.G.num_ws, self.G.z_dim, self.device)
+        return sample_fakes(self.G, self.per_rank, a.mix_prob, self.G.num_ws, self.G.z_dim, self.device)
+
+    def _mean_over_processes(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            dist.all_reduce(t)
+            t /= self.world
+        return t
+
+    def _descend(self, names: tuple[str, ...]) -> None:
+        """Average the gradients of the named optimisers' parameters over the processes (one flat
+        all-reduce, as StyleGAN2-ADA does instead of DDP: lazy R1's double backward leaves
+        parameters without a gradient, which DDP's reducer rejects), then step them."""
+        params = [p for k in names for group in self.opts[k].param_groups for p in group["params"]]
+        if self.world > 1:
+            flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
+            self._mean_over_processes(flat)
+            for p, g in zip(params, flat.split([p.numel() for p in params])):
+                p.grad = g.view_as(p)
+        for k in names:
+            self.opts[k].step()
 
     def _discriminators_trainable(self, flag: bool) -> None:
         for k in self.discs:
@@ -185,40 +204,43 @@ class GanTraining:
                     p.requires_grad_(flag)
 
     def step(self, real: torch.Tensor, step: int) -> tuple[float, float, float]:
-        """One D step (with lazy R1 every r1_every steps), one G step, the EMA.  -> (D loss, G loss, R1)"""
+        """One D step, every r1_every steps a separate lazy-R1 step of D (StyleGAN2's Dmain / Dreg,
+        which D's Adam correction assumes), one G step, the EMA.  -> (D loss, G loss, R1)"""
         a, aug = self.args, self.augment
+        discs = tuple(self.discs)
         # 1. discriminators: logistic loss on augmented reals and fakes
         with torch.no_grad(), self.autocast():
             fake = self.fakes()
         with self.autocast():
-            d_loss, real_logits = adversarial_losses(self.trained, self.weights, aug(fake.float()), aug(real))
-        for k in self.discs:
+            d_loss, real_logits = adversarial_losses(self.discs, self.weights, aug(fake.float()), aug(real))
+        for k in discs:
             self.opts[k].zero_grad(set_to_none=True)
         d_loss.backward()
+        self._descend(discs)
         if isinstance(aug, AdaptiveAugment):
-            observed = aug.observe(real_logits["D"], a.batch)
+            signs = self._mean_over_processes(real_logits["D"].detach().float().sign().mean())
+            observed = aug.observe(signs, a.batch)
             self.r_t = self.r_t if observed is None else observed
         r1 = torch.zeros(())
-        if step % a.r1_every == 0:  # lazy R1 on D's augmented reals, in float32
+        if step % a.r1_every == 0:  # lazy R1 on D's augmented reals, in float32, its own step
             real_r1 = real.detach().requires_grad_(True)
-            logits = self.trained["D"](aug(real_r1))
-            (grad,) = torch.autograd.grad(logits.sum(), real_r1, create_graph=True)
+            (grad,) = torch.autograd.grad(self.D(aug(real_r1)).sum(), real_r1, create_graph=True)
             r1 = grad.square().sum((1, 2, 3)).mean()
+            self.opts["D"].zero_grad(set_to_none=True)
             (r1 * (a.r1_gamma / 2) * a.r1_every).backward()
-        for k in self.discs:
-            self.opts[k].step()
+            self._descend(("D",))
         # 2. generator: non-saturating loss through the same augmentation (the discriminators need no gradient)
         self._discriminators_trainable(False)
         with self.autocast():
-            g_loss, _ = adversarial_losses(self.trained, self.weights, aug(self.fakes().float()), None)
+            g_loss, _ = adversarial_losses(self.discs, self.weights, aug(self.fakes().float()), None)
         self.opts["G"].zero_grad(set_to_none=True)
         g_loss.backward()
-        self.opts["G"].step()
+        self._descend(("G",))
         self._discriminators_trainable(True)
         # 3. EMA generator and the running mean of w
         with torch.no_grad():
             w = self.G.mapping(torch.randn(self.per_rank, self.G.z_dim, device=self.device))
-            self.G.w_avg.lerp_(w.mean(0), 1 - 0.995)
+            self.G.w_avg.lerp_(self._mean_over_processes(w.mean(0)), 1 - 0.995)
             for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
                 p_ema.lerp_(p, 1 - self.ema_beta)
             for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
@@ -235,6 +257,7 @@ def train(args: argparse.Namespace) -> None:
     run = GanTraining(args, device, world)
     meta = load_state(args.run_dir, run.modules, run.opts) or {
         "step": 0, "kimg": 0.0, "seconds": 0.0, "args": {k: str(v) for k, v in vars(args).items()}}
+    torch.manual_seed(args.seed + 1_000_003 * rank + meta["step"])  # a resumed run does not replay its draws
     adaptive = isinstance(run.augment, AdaptiveAugment)
     if adaptive:
         run.augment.p = meta.get("ada_p", 0.0)
