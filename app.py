@@ -13,6 +13,7 @@ import argparse
 import spaces  # noqa: F401  (first: on a ZeroGPU Space it must be imported before anything touches CUDA)
 import gradio as gr
 
+from pipelines.editing import SWEEP
 from pipelines.runtime import tune_cpu_allocator
 from ui import adaptation_tabs, editing_tab, generate_tab, inversion_tab, spectrum_tab, zoo_tab
 from ui.header import header
@@ -21,6 +22,11 @@ from ui.session import DEFAULT_ZOO, Session
 TITLE = "RefineStyle · GradStyle · GaNI — StyleGAN2 inversion, editing and domain adaptation"
 QUEUE_SIZE = 32
 MAX_FILE_SIZE = "20mb"  # pipelines.images.MAX_BYTES
+# the strength sweep: one row per method at any width (Gradio's tiles are at least 100 px wide, so
+# seven overflow an 800 px window), captions wrapped instead of cut at 80 % of the tile
+CSS = (f"#editing-sweep .grid-container {{ grid-template-columns: repeat({len(SWEEP)}, minmax(0, 1fr)); }}\n"
+       "#editing-sweep .caption-label { white-space: normal; max-width: 100%; }")
+LAUNCH = {"max_file_size": MAX_FILE_SIZE, "show_error": True, "css": CSS}  # what every launch of the app passes
 
 
 def build_demo(zoo: str = DEFAULT_ZOO, device: str = "cpu", default_zoo: str = DEFAULT_ZOO,
@@ -61,8 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     tune_cpu_allocator()
     demo = build_demo(args.zoo, args.device, slow_jobs=args.slow_jobs)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                max_file_size=MAX_FILE_SIZE, show_error=True)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **LAUNCH)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,10 @@ def _outputs(prefix: str) -> tuple:
     """The before/after grid, the summary and the domain download.  -> (grid, info, download)"""
     grid = gr.Gallery(label="Before and adapted, on fixed seeds", columns=len(PREVIEW_SEEDS), format="png",
                       elem_id=f"{prefix}-gallery")
-    return grid, gr.Markdown(label="Summary"), gr.File(label="Adapted domain (download)")
+    info = gr.Markdown(label="Summary", elem_id=f"{prefix}-summary")
+    download = gr.File(label="Adapted domain (download)")
+    gr.DeepLinkButton()
+    return grid, info, download
 
 
 def text_handler(session: Session) -> Callable:

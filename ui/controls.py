@@ -1,10 +1,13 @@
-"""Sliders built from a settings field's declared control (pipelines/settings.py): default, range
-and label come from the dataclass, never repeated here."""
+"""Shared controls: sliders built from a settings field's declared control (pipelines/settings.py:
+default, range and label come from the dataclass, never repeated here), and the columns' widths."""
 from __future__ import annotations
 
 import gradio as gr
 
 from pipelines.settings import control_of, default_of
+
+# minimum widths (px) of a tab's controls and results columns: below about 900 px of window they stack
+NARROW, WIDE = 340, 520
 
 
 def slider(cls: type, name: str, label: str | None = None, value: float | None = None, **kwargs) -> gr.Slider:

@@ -12,7 +12,7 @@ from pipelines.inversion import InversionCache
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.tuning import TuningSettings
 
-from .controls import slider
+from .controls import NARROW, WIDE, slider
 from .examples import example_images, run_on_select
 from .jobs import Tracker, stop_button, stoppable
 from .methods import (checked_networks, default_methods, is_per_image, label, method_choices, missing_methods,
@@ -111,13 +111,12 @@ def build(session: Session) -> None:
     first = direction_choices(directions, "interfacegan")
     gr.Markdown(HELP)
     with gr.Row():
-        with gr.Column(scale=1):
+        with gr.Column(scale=1, min_width=NARROW):
             if directions is None:
                 gr.Markdown("This zoo ships no editing directions yet (`python -m train.directions`).")
             image = image_upload("Image to edit", elem_id="editing-image", height=260)
             missing = missing_methods(session)
-            default = default_methods(missing)
-            methods = gr.CheckboxGroup(method_choices(session), value=default, label="Methods")
+            methods = gr.CheckboxGroup(method_choices(session), value=default_methods(missing), label="Methods")
             unavailable_note(missing)
             family = gr.Radio(list(FAMILY_LABELS), value="InterFaceGAN", label="Direction family")
             direction = gr.Dropdown(first, value=first[0][1] if first else None, label="Direction",
@@ -134,13 +133,14 @@ def build(session: Session) -> None:
             with gr.Row():
                 run = gr.Button("Edit", variant="primary", elem_id="editing-run")
                 stop_button("editing", elem_id="editing-stop")
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, min_width=WIDE):
             status = gr.Markdown(label="Status", elem_id="editing-status")
             gallery = gr.Gallery(elem_id="editing-gallery", label="Input and each method's edit", columns=4,
                                  format="png", height="auto")
             sweep = gr.Gallery(label="Strength sweep (one row per method)",
                                elem_id="editing-sweep", columns=len(SWEEP), format="png", height="auto")
-            table = gr.Dataframe(headers=IDENTITY_HEADERS, interactive=False, label="Identity", wrap=True)
+            table = gr.Dataframe(headers=IDENTITY_HEADERS, interactive=False, label="Identity", wrap=True,
+                                 column_widths=["34%", "22%", "22%", "22%"])
             with gr.Row():
                 sheet = gr.DownloadButton("Comparison sheet (PNG)", elem_id="editing-sheet")
                 metrics_json = gr.DownloadButton("Metrics (JSON)", elem_id="editing-json")
@@ -155,12 +155,10 @@ def build(session: Session) -> None:
     on_edit = edit_handler(session, directions, InversionCache())
     inputs = [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps, tune_steps]
     outputs = [gallery, sweep, table, status, sheet, metrics_json]
-    opt, tune = OptimisationSettings(), TuningSettings()
-    rows = [[path, default, "InterFaceGAN", first[0][1], EditSettings.sigmas, 0, session.num_ws - 1, opt.w_steps,
-             opt.residual_steps, tune.steps]
-            for path in example_images("google_", session.zoo.name)] if first else []
     events = dict(show_progress_on=[gallery], **LANED)
-    if rows:
-        examples = gr.Examples(rows, inputs, label="Examples (Noto): a click edits with the default methods")
+    paths = example_images("google_", session.zoo.name) if first else []
+    if paths:
+        examples = gr.Examples([[p] for p in paths], [image],
+                               label="Examples (Noto): a click edits with the ticked methods and direction")
         run_on_select(examples, on_edit, inputs, outputs, **events)
     run.click(on_edit, inputs, outputs, api_name="edit", **events)

@@ -46,6 +46,7 @@ def build(session: Session) -> None:
         with gr.Column(scale=2):
             gallery = gr.Gallery(elem_id="generate-gallery", label="Samples", columns=4, format="png", height="auto")
             info = gr.Markdown(label="Summary")
+            gr.DeepLinkButton()
 
     run.click(generate_handler(session), [seed, count, truncation, mix, mix_seed, inject], [gallery, info],
               api_name="generate", **FAST)

@@ -15,7 +15,7 @@ from pipelines.inversion import invert
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.tuning import TuningSettings
 
-from .controls import slider
+from .controls import NARROW, WIDE, slider
 from .examples import example_images, run_on_select
 from .jobs import Tracker, stop_button, stoppable
 from .methods import (checked_networks, default_methods, is_per_image, label, method_choices, missing_methods,
@@ -70,11 +70,10 @@ def invert_handler(session: Session) -> Callable:
 def build(session: Session) -> None:
     gr.Markdown(HELP)
     with gr.Row():
-        with gr.Column(scale=1):
+        with gr.Column(scale=1, min_width=NARROW):
             image = image_upload("Image to invert", elem_id="inversion-image", height=260)
             missing = missing_methods(session)
-            default = default_methods(missing)
-            methods = gr.CheckboxGroup(method_choices(session), value=default, label="Methods")
+            methods = gr.CheckboxGroup(method_choices(session), value=default_methods(missing), label="Methods")
             unavailable_note(missing)
             with gr.Accordion("Per-image optimisation settings", open=False):
                 w_steps = slider(OptimisationSettings, "w_steps")
@@ -85,12 +84,13 @@ def build(session: Session) -> None:
             with gr.Row():
                 run = gr.Button("Invert", variant="primary", elem_id="inversion-run")
                 stop_button("inversion", elem_id="inversion-stop")
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, min_width=WIDE):
             status = gr.Markdown(label="Status", elem_id="inversion-status")
             gallery = gr.Gallery(elem_id="inversion-gallery", label="Input and reconstructions", columns=4,
                                  format="png", height="auto")
             compare = gr.ImageSlider(label="Input vs. the first method", format="png", type="pil")
-            table = gr.Dataframe(headers=METRIC_HEADERS, interactive=False, label="Metrics", wrap=True)
+            table = gr.Dataframe(headers=METRIC_HEADERS, interactive=False, label="Metrics", wrap=True,
+                                 column_widths=["30%", "14%", "14%", "14%", "14%", "14%"])
             with gr.Row():
                 sheet = gr.DownloadButton("Comparison sheet (PNG)", elem_id="inversion-sheet")
                 metrics_json = gr.DownloadButton("Metrics (JSON)", elem_id="inversion-json")
@@ -100,11 +100,9 @@ def build(session: Session) -> None:
     inputs = [image, methods, w_steps, r_steps, rank, tune_steps, seed]
     outputs = [gallery, compare, table, status, sheet, metrics_json]
     events = dict(show_progress_on=[gallery], **LANED)
-    opt, tune = OptimisationSettings(), TuningSettings()
-    rows = [[path, default, opt.w_steps, opt.residual_steps, opt.rank, tune.steps, 0] for path in
-            example_images("google_", session.zoo.name) + example_images("twitter_1f9", session.zoo.name)]
-    if rows:
-        examples = gr.Examples(rows, inputs,
-                               label="Examples (Noto and Twemoji): a click inverts with the default methods")
+    paths = example_images("google_", session.zoo.name) + example_images("twitter_1f9", session.zoo.name)
+    if paths:
+        examples = gr.Examples([[p] for p in paths], [image],
+                               label="Examples (Noto and Twemoji): a click inverts with the ticked methods")
         run_on_select(examples, on_invert, inputs, outputs, **events)
     run.click(on_invert, inputs, outputs, api_name="invert", **events)

@@ -155,7 +155,7 @@ class Tracker:
         if self.progress is None:
             return
         elapsed = time.perf_counter() - self.start
-        eta = f", about {elapsed * (1 - fraction) / fraction:.0f} s left" if fraction > 0.02 else ""
+        eta = f", about {elapsed * (1 - fraction) / fraction:.0f} s left" if fraction > 0 and elapsed >= 1 else ""
         self.progress(fraction, desc=f"{text} ({elapsed:.0f} s{eta})")
 
     def stopped(self) -> str:

@@ -46,6 +46,7 @@ def build(session: Session) -> None:
         with gr.Column(scale=2):
             plot = gr.Plot(label="Kernel spectrum", elem_id="spectrum-plot")
             info = gr.Markdown(label="Summary")
+            gr.DeepLinkButton()
 
     run.click(spectrum_handler(session), [samples, seed], [plot, info], api_name="kernel_spectrum", **FAST)
 
