@@ -31,14 +31,14 @@ from .augment import _translation
 from .export import save_network
 from .recipe import Distributed, add_training_flags, export_folder, run_steps, setup_distributed
 
-def jitter(x: torch.Tensor) -> torch.Tensor:
-    """Translation (±4 px, white), light noise, and a mild blur on half the batch."""
+def jitter(x: torch.Tensor, blur_prob: float = 0.5) -> torch.Tensor:
+    """Translation (±4 px, white), light noise, and a mild blur on a `blur_prob` share of the batch."""
     x = _translation(x, ratio=4 / 64)
     x = x + 0.03 * torch.rand(x.shape[0], 1, 1, 1) * torch.randn_like(x)
     k = torch.tensor([1.0, 2.0, 1.0])
     k = (k[:, None] * k[None, :] / 16).expand(3, 1, 3, 3)
     blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=3)
-    pick = (torch.rand(x.shape[0], 1, 1, 1) < 0.5).float()
+    pick = (torch.rand(x.shape[0], 1, 1, 1) < blur_prob).float()
     return pick * blurred + (1 - pick) * x
 
 
