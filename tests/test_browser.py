@@ -42,11 +42,13 @@ def browser_app(free_port):
 @pytest.fixture(scope="module")
 def page(browser_app):
     browser, url = browser_app
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
     page.goto(url, wait_until="load")
     page.get_by_role("tab", name="Generate").wait_for(timeout=60_000)
     yield page
-    page.close()
+    context.close()
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,27 @@ def _nothing_cut(page) -> list[str]:
         .map(e => e.tagName + ': ' + e.textContent.slice(0, 60))""")
 
 
-def test_every_tab_in_a_browser(page, shots):
+def _deep_link_reopens(page, browser, tab: str, gallery: str, table_text: str) -> None:
+    """The tab's "Share via Link" copies a link that, opened in a fresh browser context, shows the
+    same comparison (the gallery's images and the table's first row)."""
+    page.locator("button", has_text="Share via Link").locator("visible=true").first.click()
+    start, link = time.perf_counter(), ""
+    while "deep_link=" not in link:
+        assert time.perf_counter() - start < FAST_MS / 1000, "no link copied"
+        page.wait_for_timeout(100)
+        link = page.evaluate("() => navigator.clipboard.readText()")
+    count = page.locator(f"#{gallery} img").count()
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1000})
+    other = fresh.new_page()
+    other.goto(link, wait_until="load")
+    other.get_by_role("tab", name="Generate").wait_for(timeout=60_000)
+    _open_tab(other, tab)
+    other.wait_for_function(f"document.querySelectorAll('#{gallery} img').length >= {count}", timeout=FAST_MS)
+    other.get_by_text(table_text, exact=True).first.wait_for(timeout=FAST_MS)
+    fresh.close()
+
+
+def test_every_tab_in_a_browser(browser_app, page, shots):
     google = EXAMPLES / "google_1f929.png"
     reference = EXAMPLES / "twitter_1f600_reference.png"
     page.get_by_text("Active zoo:").first.wait_for()
@@ -111,6 +133,7 @@ def test_every_tab_in_a_browser(page, shots):
     seconds["inversion"] = _run(page, "inversion-run", "inversion-gallery", 3, FAST_MS)  # input + e4e + GradStyle
     page.screenshot(path=str(shots / "inversion.png"), full_page=True)
     assert _nothing_cut(page) == []
+    _deep_link_reopens(page, browser_app[0], "Inversion", "inversion-gallery", "GradStyle")
 
     _open_tab(page, "Editing")
     layers = page.get_by_text("GANSpace layers")
