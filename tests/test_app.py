@@ -273,3 +273,20 @@ def test_cancel_ends_the_work_and_fast_requests_skip_the_slow_lane(client, tmp_p
           f"fast lane {fast:.2f} s beside the slow job")
     assert idle < 0.5 * busy
     assert not (tmp_path / "domains").exists()  # nothing written for the cancelled job
+
+
+@pytest.mark.parametrize("api_name", ["/invert", "/adapt_oneshot"])
+def test_cancel_ends_every_long_path(client, tmp_path, monkeypatch, api_name):
+    monkeypatch.setattr(adaptation_tabs, "DOMAIN_DIR", tmp_path / "domains")
+    Image.new("RGB", (32, 32), (200, 120, 10)).save(tmp_path / "x.png")
+    image = handle_file(str(tmp_path / "x.png"))
+    args = {"/invert": (image, ["refinestyle_opt"], 500, 1000, 2, 0, 0),
+            "/adapt_oneshot": (image, "tokens", False, 1000, 0, 1e-4)}
+    job = client.submit(*args[api_name], api_name=api_name)
+    _wait(lambda: len(job_threads()) == 1, 60)
+    time.sleep(1.0)
+    start = time.perf_counter()
+    job.cancel()
+    _wait(lambda: not job_threads(), 2.0)
+    print(f"{api_name}: worker gone {time.perf_counter() - start:.2f} s after cancel")
+    assert not (tmp_path / "domains").exists()
