@@ -39,7 +39,6 @@ class SlowLane:
     def __init__(self, size: int = 1) -> None:
         if size < 1:
             raise ValueError(f"the slow lane needs at least one slot, got {size}")
-        self.size = size
         self.slots = threading.Semaphore(size)
 
     @contextmanager
