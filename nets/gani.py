@@ -1,4 +1,4 @@
-"""GaNI's gradient modification modules (Sheffer et al., "Gradient Adjusting Networks").
+"""GaNI's gradient modification modules (Sheffi et al., "Gradient Adjusting Networks").
 
 GaNI tunes a generator to one image without touching its weights by gradient descent: a small
 network M reads the gradient of the reconstruction loss with respect to a layer's kernel and

@@ -1,6 +1,6 @@
 """The emoji64 parsing network: a small U-Net for dense region labelling (DESIGN §2, GaNI's parser).
 
-GaNI's multi-layer parsing loss (Sheffer et al., §3.2) compares the contracting-path features of a
+GaNI's multi-layer parsing loss (Sheffi et al., §3.2) compares the contracting-path features of a
 face-parsing U-Net. On emoji64 this network takes that role: a U-Net (Ronneberger et al. 2015)
 with five contracting levels (64, 32, 16, 8, 4 px; two 3×3 convs each, max-pool between) and an
 expanding path with skip connections, trained on a dense task (train/parsing.py). `features`

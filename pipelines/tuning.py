@@ -5,7 +5,7 @@ Both start from an inversion code W+ (the e4e code) and return per-layer kernel 
 renders through the tuned generator, so editing runs through it too.
 
 - **PTI** (Roich et al. 2022): the deltas themselves are optimised (Adam), from zero.
-- **GaNI** (Sheffer et al.): the deltas are ΔW = M(∇θ L), with ∇θ L the gradient of the
+- **GaNI** (Sheffi et al.): the deltas are ΔW = M(∇θ L), with ∇θ L the gradient of the
   reconstruction loss at the frozen generator θ and M the gradient modification modules of
   nets/gani.py; only M is optimised, and the result is θ + M(∇θ), one application.
 
