@@ -84,12 +84,14 @@ def confusion_table(metrics: dict) -> str:
 
 def export(judge: StyleJudge, metrics: dict, meta: dict, args: argparse.Namespace) -> None:
     data = load_emojibench()
-    x = data.tensor(data.google[:64]).to(next(judge.parameters()).device)
+    probe = np.concatenate([data.style(s)[data.has_style(s)][:10] for s in STYLES])  # 10 images of every style
+    x = data.tensor(probe).to(next(judge.parameters()).device)
     zoo = open_zoo(args.zoo)
     folder = export_folder(zoo, "style_judge")
+    command = f"python -m train.style_judge --steps {args.steps} --blur-prob {args.blur_prob}"
     record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60,
-              "command": "python -m train.style_judge", "args": {k: str(v) for k, v in vars(args).items()}}
-    use_half, drift = save_network(judge, folder, lambda m: m(x), 1e-2, record)
+              "command": command, "args": {k: str(v) for k, v in vars(args).items()}}
+    use_half, drift = save_network(judge, folder, lambda m: m(x).softmax(1), 1e-2, record)
     styles = "\n".join(f"- `{s}`: {STYLE_NAMES[s]}" for s in STYLES)
     (folder / "README.md").write_text(f"""# {zoo.name} style judge
 
@@ -97,9 +99,9 @@ A {sum(p.numel() for p in judge.parameters()) / 1e6:.2f} M-parameter ResNet (`ne
 which EmojiBench style an image is drawn in. Benchmarks only: no loss of the project uses it.
 
 - **Data**: every style of the EmojiBench train split (`docs/emojibench.md`), styles drawn uniformly.
-- **Command**: `python -m train.style_judge` ({meta['step']} steps, {meta['seconds'] / 60:.1f} min on
+- **Command**: `{command}` ({meta['step']} steps, {meta['seconds'] / 60:.1f} min on
   {torch.get_num_threads()} CPU thread(s)).
-- **Weights**: {'fp16' if use_half else 'fp32'} safetensors (fp16 moves logits by at most {drift:.4f}).
+- **Weights**: {'fp16' if use_half else 'fp32'} safetensors (fp16 moves class probabilities by at most {drift:.4f}).
 - **Styles**:
 {styles}
 
