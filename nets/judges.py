@@ -2,13 +2,17 @@
 slot, behind the interface EmojiNet gives emoji64 (`perceptual_distance`, `identity`).
 
 - LPIPS (Zhang et al. 2018) from the `lpips` package: its learned linear layers ship inside the
-  package; the AlexNet backbone comes from torchvision.
+  package; the AlexNet backbone comes from torchvision, or from a torchvision state dict handed to
+  `load_backbone`. Its per-layer features (`features`) make it the one-shot style judge
+  (pipelines/slots.StyleJudge) on ffhq, as EmojiNet's are on emoji64.
 - ArcFace IR-SE50 (Deng et al. 2019) in the layout of `model_ir_se50.pth` (TreB1eN's InsightFace
   port, the file pSp and e4e use for their ID loss): the IR-SE body of nets/e4e.py, then
   BN-Dropout-Flatten-Linear(512·7·7 → 512)-BN. Like pSp's ID loss, the face is cropped from the
   256 px image ([35:223, 32:220]) and pooled to 112 px before it.
 """
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -28,6 +32,27 @@ class LpipsDistance(nn.Module):
     def perceptual_distance(self, x: Tensor, y: Tensor) -> Tensor:
         """LPIPS per pair, images in [-1, 1].  -> [B]"""
         return self.lpips(x, y, normalize=False).flatten()
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """The quantities LPIPS compares: the backbone's ReLU outputs (AlexNet: five, strides 4 to 16)
+        after LPIPS's input scaling, each unit-normalised over channels at every pixel.
+        Images [B, 3, H, W] in [-1, 1] -> [B, C_k, H_k, W_k] per layer."""
+        assert x.ndim == 4 and x.shape[1] == 3, f"expected [B, 3, H, W], got {list(x.shape)}"
+        import lpips
+
+        return [lpips.normalize_tensor(f) for f in self.lpips.net(self.lpips.scaling_layer(x))]
+
+    def load_backbone(self, state: Mapping[str, Tensor]) -> None:
+        """Load a torchvision classifier's state dict (`features.N.*`, e.g. alexnet-owt-7be5be79.pth)
+        into LPIPS's backbone, whose slices keep torchvision's layer indices (`sliceK.N.*`)."""
+        own = self.lpips.net.state_dict()
+        wanted = {k: "features." + k.split(".", 1)[1] for k in own}
+        missing = sorted(v for v in wanted.values() if v not in state)
+        wrong = sorted(v for k, v in wanted.items() if v in state and state[v].shape != own[k].shape)
+        if missing or wrong:
+            raise ValueError(f"not a torchvision {self.lpips.pnet_type} backbone: missing {missing[:6]}, "
+                             f"wrong shapes {wrong[:6]}")
+        self.lpips.net.load_state_dict({k: state[v].float() for k, v in wanted.items()})
 
 
 class ArcFaceIRSE50(nn.Module):

@@ -3,10 +3,10 @@
 The reference I_r is inverted (its e4e code w_r). Shared tokens P, Q, A, B (or, the baseline,
 kernel deltas for every conv layer) are trained with the generator frozen under
 - reconstruction: L2 + the zoo's perceptual distance between G'(w_r) and I_r;
-- style: the sliced Wasserstein distance between the per-pixel features (the zoo's parsing /
-  perceptual network, every stage) of I_r and of syntheses G'(w_mix), where w_mix takes the
-  layers before `style_from` from a random w (content) and the rest from w_r (later layers
-  carry style);
+- style: the sliced Wasserstein distance between the per-pixel features of I_r and of syntheses
+  G'(w_mix) (the zoo's perceptual network, a StyleJudge, every stage: EmojiNet's on emoji64,
+  LPIPS's backbone layers on ffhq), where w_mix takes the layers before `style_from` from a
+  random w (content) and the rest from w_r (later layers carry style);
 - content (our addition, `id_weight`): 1 − cos between the identity embeddings of G'(w_mix)
   and the frozen G(w_mix). Without it, the lr at which the tokens reconstruct I_r (1e-3) turns
   every emoji into I_r (EmojiBench: ID to the source 0.23).
@@ -122,6 +122,12 @@ def adapt_from_reference(nets: InversionNetworks, judge: StyleJudge, reference: 
     else a W+ fit); with init_from_inversion, tokens start from the two-stage inverter's P̂, Q̂
     for (I_r, G(w_r)). `judge` gives the style features and the perceptual distance, the
     reconstruction loss's identity the content term."""
+    # 1. check inputs: the judge must give both (emoji64: EmojiNet; ffhq: LPIPS and its backbone's features)
+    if not isinstance(judge, StyleJudge):
+        lacking = [m for m in ("perceptual_distance", "features") if not callable(getattr(judge, m, None))]
+        raise ValueError(f"the zoo's perceptual network ({type(judge).__name__}) cannot judge style: it has no "
+                         f"{' and no '.join(lacking)} (pipelines/slots.StyleJudge)")
+    # 2. invert the reference, 3. adapt
     inverted = invert_for_domain(nets, reference, cancel=cancel)
     start = None
     if init_from_inversion and s.method == "tokens":

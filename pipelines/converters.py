@@ -214,6 +214,25 @@ def load_official_arcface(path: str | Path):
     return net
 
 
+def load_lpips(path: str | Path | None, net: str = "alex"):
+    """LPIPS with its linear layers from the `lpips` package and its backbone from `path`: torchvision's
+    classifier file (`alexnet-owt-7be5be79.pth` for "alex"; a .safetensors copy of it also loads).
+    Without a path the backbone is torchvision's own download.  -> nets.judges.LpipsDistance"""
+    from nets.judges import LpipsDistance
+
+    if path is None:
+        return LpipsDistance(net)
+    judge = LpipsDistance(net, pretrained_backbone=False)
+    if Path(path).suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    judge.load_backbone(state)
+    return judge
+
+
 def load_official_bisenet(path: str | Path):
     """`79999_iter.pth` (the CelebAMask-HQ face-parsing BiSeNet) -> nets.bisenet.BiSeNet.
 

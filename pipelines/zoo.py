@@ -285,9 +285,11 @@ def _load_project_directions(paths: list[Path], options: dict) -> object:
 
 
 def _load_lpips(paths: list[Path], options: dict) -> object:
-    from nets.judges import LpipsDistance
+    """LPIPS: linear layers from the pip package; the backbone from the slot's file (torchvision's
+    classifier state dict), which the manifest must name like any other weight."""
+    from .converters import load_lpips
 
-    return LpipsDistance(options.get("net", "alex")).eval().requires_grad_(False)
+    return load_lpips(paths[0] if paths else None, options.get("net", "alex")).eval().requires_grad_(False)
 
 
 def _load_arcface(paths: list[Path], options: dict) -> object:

@@ -173,3 +173,20 @@ def test_oneshot_content_term_keeps_the_identity_of_styled_samples(g):
     assert id_drift(10.0) < 0.2 * id_drift(0.0)  # measured: 9e-5 vs 0.058
     with pytest.raises(ValueError, match="identity network"):
         adapt_oneshot(g, reference, w_ref, judge.features, judge.perceptual_distance, OneShotSettings(id_weight=1.0))
+
+
+def test_oneshot_on_the_ffhq_judges_uses_lpips_features_and_refuses_a_judge_without_them():
+    """ffhq's perceptual slot is LPIPS: its backbone's features are the style features (a StyleJudge)."""
+    from nets.judges import ArcFaceIRSE50, LpipsDistance
+
+    torch.manual_seed(5)
+    g = Generator(size=64, style_dim=16, n_mlp=2, channels=[16, 16, 16, 8, 8]).eval().requires_grad_(False)
+    lpips_judge = LpipsDistance("alex", pretrained_backbone=False).eval().requires_grad_(False)
+    arcface = ArcFaceIRSE50().eval().requires_grad_(False)
+    nets = InversionNetworks(g, ReconstructionLoss(lpips_judge.perceptual_distance, arcface.identity))
+    reference = torch.rand(1, 3, 64, 64) * 2 - 1
+    s = OneShotSettings(iterations=2, lr=1e-3, rank=2, id_weight=1.0)
+    domain = adapt_from_reference(nets, lpips_judge, reference, s, progress=None)
+    assert domain.info["iterations_done"] == 2 and domain.kind == "tokens"
+    with pytest.raises(ValueError, match="cannot judge style: it has no perceptual_distance and no features"):
+        adapt_from_reference(nets, arcface, reference, s)  # an identity net only: no perceptual_distance either

@@ -41,6 +41,22 @@ def test_lpips_wrapper_is_zero_for_equal_images_and_grows_with_noise():
     assert (d[1] < d[2]).all()
 
 
+def test_lpips_features_are_unit_per_pixel_and_its_backbone_loads_from_a_torchvision_file(tmp_path):
+    from torchvision.models import alexnet
+
+    torch.manual_seed(0)
+    torch.save(alexnet().state_dict(), tmp_path / "alexnet-owt-7be5be79.pth")  # torchvision's layout, random weights
+    judge = LOADERS["lpips"]([tmp_path / "alexnet-owt-7be5be79.pth"], {"net": "alex"})
+    backbone = torch.load(tmp_path / "alexnet-owt-7be5be79.pth", weights_only=True)
+    assert torch.equal(judge.lpips.net.slice4[0].weight, backbone["features.8.weight"])
+    with torch.no_grad():
+        feats = judge.features(torch.rand(2, 3, 64, 64) * 2 - 1)
+    assert [f.shape[1] for f in feats] == [64, 192, 384, 256, 256] and feats[0].shape[-1] == 15
+    assert all(torch.allclose(f.norm(dim=1), torch.ones(1), atol=1e-4) for f in feats)
+    with pytest.raises(ValueError, match="not a torchvision alex backbone"):
+        judge.load_backbone({"features.0.weight": torch.zeros(1)})
+
+
 def test_bisenet_has_the_face_parsing_layout_and_loads_through_the_zoo(tmp_path):
     sd = BiSeNet().state_dict()
     expected = {"cp.resnet.conv1.weight": (64, 3, 7, 7), "cp.resnet.layer2.0.downsample.0.weight": (128, 64, 1, 1),

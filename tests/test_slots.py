@@ -11,6 +11,6 @@ from pipelines.slots import CONTRACTS, ClipModel, Identity, Parsing, Perceptual,
 
 def test_each_slot_network_meets_its_contract():
     assert all(issubclass(EmojiNet, c) for c in (Perceptual, Identity, Parsing, StyleJudge))
-    assert issubclass(LpipsDistance, Perceptual) and issubclass(ArcFaceIRSE50, Identity)
+    assert issubclass(LpipsDistance, StyleJudge) and issubclass(ArcFaceIRSE50, Identity)  # LPIPS: one-shot's judge on ffhq
     assert issubclass(BiSeNet, Parsing) and issubclass(EmojiClip, ClipModel)
     assert CONTRACTS["directions"] is DirectionSet and CONTRACTS["perceptual"] is Perceptual
