@@ -200,7 +200,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    torch.manual_seed(args.seed)
     result = run(args.iterations, args.images, args.seed, args.lrs, args.zoo)
     lrs = " ".join(f"{lr:g}" for lr in args.lrs)
     publish("adaptation", result, table(result),

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from nets.configs import FFHQ1024
 from nets.onednn import onednn_is_exact
 from nets.stylegan2 import Generator
-from pipelines.runtime import tune_cpu_allocator
+from pipelines.runtime import seeded_initialisation, tune_cpu_allocator
 from pipelines.zoo import open_zoo
 from train.generator import GanTraining, native_bf16, parse_args
 
@@ -48,10 +48,10 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 2) -> f
     return statistics.median(times)
 
 
-def conv_throughput(repeats: int) -> dict:
+def conv_throughput(repeats: int, gen: torch.Generator) -> dict:
     """GFLOP/s of a dense 3×3 conv, 512→512 channels at 64×64, batch 1, in both memory layouts."""
-    x = torch.randn(1, 512, 64, 64)
-    w = torch.randn(512, 512, 3, 3)
+    x = torch.randn(1, 512, 64, 64, generator=gen)
+    w = torch.randn(512, 512, 3, 3, generator=gen)
     flops = 2 * 9 * 512 * 512 * 64 * 64
     out = {}
     with torch.no_grad():
@@ -74,10 +74,10 @@ def synthesis_flops(g: Generator) -> float:
     return total
 
 
-def residuals(g: Generator, batch: int, rank: int, shared: bool) -> dict:
+def residuals(g: Generator, batch: int, rank: int, shared: bool, gen: torch.Generator) -> dict:
     n = 1 if shared else batch
-    return {i: ((0.01 * torch.randn(n, rank, layer.conv.out_channels)).requires_grad_(),
-                (0.01 * torch.randn(n, rank, layer.conv.in_channels)).requires_grad_())
+    return {i: ((0.01 * torch.randn(n, rank, layer.conv.out_channels, generator=gen)).requires_grad_(),
+                (0.01 * torch.randn(n, rank, layer.conv.in_channels, generator=gen)).requires_grad_())
             for i, layer in enumerate(g.synthesis.convs)}
 
 
@@ -95,14 +95,14 @@ def interleaved_ratio(base: Callable, other: Callable, repeats: int) -> tuple[fl
     return statistics.median(tb), statistics.median(to)
 
 
-def training_step_speed(repeats: int) -> dict:
+def training_step_speed(repeats: int, gen: torch.Generator) -> dict:
     """train.generator's whole step (D step with lazy R1 on its schedule, G step, EMA) at batch 16,
     in float32 and under bf16 autocast, interleaved; the same random reals feed both."""
-    reals = torch.rand(16, 3, 64, 64) * 2 - 1
+    reals = torch.rand(16, 3, 64, 64, generator=gen) * 2 - 1
     runs = {}
     for precision in ("fp32", "bf16"):
-        torch.manual_seed(0)
-        runs[precision] = GanTraining(parse_args(["--precision", precision]), torch.device("cpu"))
+        with seeded_initialisation(0):
+            runs[precision] = GanTraining(parse_args(["--precision", precision]), torch.device("cpu"))
     counter = {"fp32": 0, "bf16": 0}
 
     def step(precision: str) -> None:
@@ -134,14 +134,15 @@ def cpu_name() -> str:
 
 
 def run(repeats: int) -> dict:
-    torch.manual_seed(0)
-    tput = conv_throughput(repeats)
+    gen = torch.Generator().manual_seed(0)  # the inputs
+    tput = conv_throughput(repeats, gen)
     peak = tput["best"]
     rows = []
 
-    g64 = Generator(**open_zoo("emoji64").architecture("generator"))
+    with seeded_initialisation(0):
+        g64 = Generator(**open_zoo("emoji64").architecture("generator"))
     batch = 16
-    ws = torch.randn(batch, g64.num_ws, g64.w_dim)
+    ws = torch.randn(batch, g64.num_ws, g64.w_dim, generator=gen)
     flops64 = synthesis_flops(g64) * batch * 3
 
     def step(res=None):
@@ -152,15 +153,16 @@ def run(repeats: int) -> dict:
     rows.append({"case": "64 px (emoji64) fwd+bwd, batch 16", "seconds": t_plain, "gflop": flops64 / 1e9,
                  "efficiency": flops64 / t_plain / 1e9 / peak})
     for mode in ("per-image", "shared"):
-        res = residuals(g64, batch, 32, shared=mode == "shared")
+        res = residuals(g64, batch, 32, mode == "shared", gen)
         tp, tr = interleaved_ratio(step, lambda: step(res), repeats * 3)
         rows.append({"case": f"64 px fwd+bwd, batch 16, refined L=32 every layer ({mode})", "seconds": tr,
                      "gflop": flops64 / 1e9, "efficiency": flops64 / tr / 1e9 / peak, "ratio_vs_plain": tr / tp})
 
-    rows.append(training_step_speed(repeats))
+    rows.append(training_step_speed(repeats, gen))
 
-    g1024 = Generator(**FFHQ1024).eval()
-    ws1024 = torch.randn(1, g1024.num_ws, g1024.w_dim)
+    with seeded_initialisation(0):
+        g1024 = Generator(**FFHQ1024).eval()
+    ws1024 = torch.randn(1, g1024.num_ws, g1024.w_dim, generator=gen)
     flops1024 = synthesis_flops(g1024)
     with torch.no_grad():
         t1024 = median_seconds(lambda: g1024.synthesis(ws1024), repeats)

@@ -30,6 +30,7 @@ from pipelines.inversion import lookup
 from pipelines.losses import ReconstructionLoss
 from pipelines.methods import InversionNetworks
 from pipelines.methods.refinestyle_opt import OptimisationSettings
+from pipelines.runtime import seeded_initialisation
 from pipelines.tuning import TuningSettings
 
 from .report import publish
@@ -82,7 +83,7 @@ def build_networks(device: torch.device) -> InversionNetworks:
 
 
 def time_inversion(nets: InversionNetworks, device: torch.device, steps: tuple[int, int], repeats: int) -> dict:
-    target = torch.rand(1, 3, 1024, 1024, device=device) * 2 - 1
+    target = torch.rand(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(0)).to(device) * 2 - 1
     out: dict[str, dict] = {}
 
     def run(name: str, settings: object) -> object:
@@ -111,8 +112,9 @@ def time_adaptation(nets: InversionNetworks, device: torch.device, steps: tuple[
     from pipelines.clip_loss import clip_towers
 
     g = nets.generator
-    towers = clip_towers({name: open_clip.create_model(name).to(device) for name in ("ViT-B-32", "ViT-B-16")})
-    reference = torch.rand(1, 3, 1024, 1024, device=device) * 2 - 1
+    with seeded_initialisation(0):
+        towers = clip_towers({name: open_clip.create_model(name).to(device) for name in ("ViT-B-32", "ViT-B-16")})
+    reference = torch.rand(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(1)).to(device) * 2 - 1
     w_ref = g.broadcast(g.estimate_w_avg()[None])  # [1, num_ws, w_dim]
 
     def text(n: int) -> object:
@@ -132,8 +134,9 @@ def time_training(device: torch.device, repeats: int) -> dict:
     from train.generator import GanTraining, parse_args
 
     def case() -> dict:
-        run = GanTraining(parse_args(["--device", str(device)]), device)
-        reals = torch.rand(run.args.batch, 3, 64, 64, device=device) * 2 - 1
+        with seeded_initialisation(0):
+            run = GanTraining(parse_args(["--device", str(device)]), device)
+        reals = torch.rand(run.args.batch, 3, 64, 64, generator=torch.Generator().manual_seed(2)).to(device) * 2 - 1
         counter = iter(range(10**9))
         seconds = median_time(lambda: run.step(reals, next(counter)), device, max(repeats, 8))
         return {"seconds_per_step": seconds, "batch": run.args.batch, "images_per_second": run.args.batch / seconds}
@@ -179,8 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("bench.gpu: no CUDA device here (torch.cuda.is_available() is False); run it on a GPU machine, "
                  "or pass --device cpu for a slow smoke run of the same code")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    torch.manual_seed(0)
-    nets = build_networks(device)
+    with seeded_initialisation(0):
+        nets = build_networks(device)
     result = {"device": name, "torch": torch.__version__, "resolution": 1024,
               "inversion": time_inversion(nets, device, tuple(args.steps), args.repeats),
               "adaptation": time_adaptation(nets, device, tuple(args.steps)),

@@ -220,7 +220,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    torch.manual_seed(0)
     result = run(args.images, *inversion_settings(args), args.locality_images, args.gani_sweep, args.zoo)
     command = f"python -m bench.inversion --images {args.images} --locality-images {args.locality_images}" + (
         f" --gani-sweep {' '.join(map(str, args.gani_sweep))}" if args.gani_sweep else "") + zoo_flag(args.zoo)

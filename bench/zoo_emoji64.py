@@ -198,7 +198,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    torch.manual_seed(0)
     result = run(args.samples, args.precision_samples)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")

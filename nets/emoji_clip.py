@@ -1,4 +1,4 @@
-"""The emoji64 zoo's CLIP: open_clip's own CLIP architecture at emoji size (nets/configs.py EMOJI_CLIP).
+"""The emoji64 zoo's CLIP: open_clip's own CLIP architecture at emoji size (the zoo's `clip` architecture).
 
 Text goes in as open_clip BPE token ids (pipelines.clip_text.tokenize); the model maps them into a
 compact vocabulary — the BPE ids its training captions use, listed in the config — so the token

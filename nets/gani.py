@@ -17,7 +17,9 @@ root-mean-square, so one module serves layers and images whose gradients differ 
 the fibres keep their relative sizes) and ending with a learnable step size η per layer
 (initialised at 0, so the tuned generator starts as the frozen one):  ΔW = −η_layer · h.  At initialisation every
 block is the identity, so M starts as a normalised gradient-descent step and learns to bend it.
-Layers with the same C_in share one module, as in the paper.
+Layers with the same C_in share one module, as in the paper. The modules take their initial
+weights from a `torch.Generator` when given one (nn.Linear's initialisation, drawn from it in the
+order nn.Linear draws them), so a seeded tuning run never touches torch's global generator.
 """
 from __future__ import annotations
 
@@ -39,15 +41,26 @@ class ScaleNorm(nn.Module):
         return self.gain * F.normalize(x, dim=-1, eps=1e-12)
 
 
+def _linear(in_features: int, out_features: int, bias: bool, generator: torch.Generator | None) -> nn.Linear:
+    """nn.Linear with its default initialisation (Kaiming-uniform weight, bias uniform in ±1/√fan_in)
+    drawn from `generator` (None: torch's global generator, as nn.Linear itself)."""
+    layer = nn.utils.skip_init(nn.Linear, in_features, out_features, bias=bias)
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    if bias:
+        bound = 1 / math.sqrt(in_features)
+        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return layer
+
+
 class AdjusterBlock(nn.Module):
     """h + W₂ LeakyReLU(W₁ ScaleNorm(h) + b).  [N, D] -> [N, D]"""
 
-    def __init__(self, dim: int, hidden: int) -> None:
+    def __init__(self, dim: int, hidden: int, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.norm = ScaleNorm(dim)
-        self.w1 = nn.Linear(dim, hidden)
-        self.w2 = nn.Linear(hidden, dim, bias=False)
-        nn.init.zeros_(self.w2.weight)  # each block starts as the identity
+        self.w1 = _linear(dim, hidden, True, generator)
+        self.w2 = _linear(hidden, dim, False, generator)  # drawn as nn.Linear draws, so later blocks get the
+        nn.init.zeros_(self.w2.weight)  # same W₁ from a seed; zero: each block starts as the identity
 
     def forward(self, h: Tensor) -> Tensor:
         return h + self.w2(F.leaky_relu(self.w1(self.norm(h)), 0.2))
@@ -56,11 +69,12 @@ class AdjusterBlock(nn.Module):
 class GradientAdjuster(nn.Module):
     """M: a kernel gradient [O, I, k, k] -> the correction's direction h [O, I, k, k]."""
 
-    def __init__(self, in_channels: int, blocks: int = 2, hidden: int = 256, kernel_size: int = 3) -> None:
+    def __init__(self, in_channels: int, blocks: int = 2, hidden: int = 256, kernel_size: int = 3,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.in_channels, self.kernel_size = in_channels, kernel_size
         dim = in_channels * kernel_size**2
-        self.blocks = nn.Sequential(*(AdjusterBlock(dim, hidden) for _ in range(blocks)))
+        self.blocks = nn.Sequential(*(AdjusterBlock(dim, hidden, generator) for _ in range(blocks)))
 
     def forward(self, grad: Tensor) -> Tensor:
         o, i, kh, kw = grad.shape
@@ -74,11 +88,13 @@ class GradientAdjuster(nn.Module):
 class GradientAdjusters(nn.Module):
     """One GradientAdjuster per distinct C_in among the tuned conv layers, and a step η per layer."""
 
-    def __init__(self, in_channels: dict[int, int], blocks: int = 2, hidden: int = 256) -> None:
-        """in_channels: {conv layer index: C_in}."""
+    def __init__(self, in_channels: dict[int, int], blocks: int = 2, hidden: int = 256,
+                 generator: torch.Generator | None = None) -> None:
+        """in_channels: {conv layer index: C_in}; generator: the initial weights' draws (None: torch's global one)."""
         super().__init__()
         widths = sorted(set(in_channels.values()))
-        self.modules_by_width = nn.ModuleDict({str(c): GradientAdjuster(c, blocks, hidden) for c in widths})
+        self.modules_by_width = nn.ModuleDict({str(c): GradientAdjuster(c, blocks, hidden, generator=generator)
+                                               for c in widths})
         self.steps = nn.ParameterDict({str(i): nn.Parameter(torch.zeros(())) for i in in_channels})
 
     def forward(self, grads: dict[int, Tensor]) -> dict[int, Tensor]:

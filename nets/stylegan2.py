@@ -72,14 +72,15 @@ class StyledConv(nn.Module):
 
     def forward(self, x: Tensor, w: Tensor, noise_mode: str = "const",
                 residual: LowRankFactors | None = None, weight_delta: Tensor | None = None,
-                style_offset: Tensor | None = None) -> Tensor:
+                style_offset: Tensor | None = None, noise_generator: torch.Generator | None = None) -> Tensor:
         # lrelu(conv + noise + bias) · √2 = lrelu(√2 conv + √2 noise + √2 bias): the gain and the bias
         # ride on the convolution, leaving one noise pass and one activation pass.
         y = self.conv(x, w, residual, weight_delta, self.bias * SQRT2, SQRT2, style_offset)  # [B, O, R, R]
         if noise_mode == "const":
             y = y.add_(self.noise_const * (self.noise_strength * SQRT2))
         elif noise_mode == "random":
-            noise = torch.randn(y.shape[0], 1, self.resolution, self.resolution, dtype=y.dtype, device=y.device)
+            noise = torch.randn(y.shape[0], 1, self.resolution, self.resolution, dtype=y.dtype, device=y.device,
+                                generator=noise_generator)
             y = y.add_(noise * (self.noise_strength * SQRT2))
         return F.leaky_relu_(y, 0.2)
 
@@ -133,6 +134,7 @@ class SynthesisNetwork(nn.Module):
         weight_deltas: Mapping[int, Tensor] | None = None,
         feature_hook: FeatureHook | None = None,
         style_offsets: Mapping[int, Tensor] | None = None,
+        noise_generator: torch.Generator | None = None,
     ) -> Tensor:
         """ws [B, num_ws, w_dim] -> img [B, 3, size, size].
 
@@ -140,6 +142,8 @@ class SynthesisNetwork(nn.Module):
         style_offsets [B|1, C_in] move that layer's style vector s (StyleSpace's S).
         feature_hook(i, x): called after conv layer i with its output [B, C, R, R]; a returned
         tensor replaces the features that flow on (to the next layer and the ToRGB).
+        noise_generator: draws the noise of noise_mode "random" (on the activations' device; None:
+        torch's global generator).
         """
         assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
             f"ws must be [B, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}"
@@ -149,7 +153,8 @@ class SynthesisNetwork(nn.Module):
         x = self.const.expand(ws.shape[0], -1, -1, -1).contiguous(memory_format=torch.channels_last)  # [B, C4, 4, 4]
         img = None
         for i, layer in enumerate(self.convs):
-            x = layer(x, ws[:, i], noise_mode, residuals.get(i), weight_deltas.get(i), style_offsets.get(i))
+            x = layer(x, ws[:, i], noise_mode, residuals.get(i), weight_deltas.get(i), style_offsets.get(i),
+                      noise_generator)
             if feature_hook is not None:
                 replaced = feature_hook(i, x)
                 x = x if replaced is None else replaced
@@ -196,7 +201,8 @@ class Generator(nn.Module, PyTorchModelHubMixin):
         return ws
 
     def forward(self, z: Tensor, truncation: float = 1.0, z_mix: Tensor | None = None,
-                inject_index: int | None = None, noise_mode: str = "const") -> Tensor:
+                inject_index: int | None = None, noise_mode: str = "const",
+                noise_generator: torch.Generator | None = None) -> Tensor:
         """z [B, z_dim] -> img [B, 3, size, size], with optional truncation and style mixing."""
         w = self.truncate(self.mapping(z), truncation)
         if z_mix is None:
@@ -204,7 +210,7 @@ class Generator(nn.Module, PyTorchModelHubMixin):
         else:
             assert inject_index is not None, "style mixing needs inject_index"
             ws = self.mix(w, self.truncate(self.mapping(z_mix), truncation), inject_index)
-        return self.synthesis(ws, noise_mode=noise_mode)
+        return self.synthesis(ws, noise_mode=noise_mode, noise_generator=noise_generator)
 
     @torch.no_grad()
     def estimate_w_avg(self, n: int = 4096, seed: int = 0) -> Tensor:

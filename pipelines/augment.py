@@ -7,13 +7,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def random_homographies(batch: int, distortion: float, device=None) -> Tensor:
+def random_homographies(batch: int, distortion: float, generator: torch.Generator, device=None) -> Tensor:
     """Random perspective maps of the [-1, 1]² square: each corner moves by up to `distortion`
-    (a fraction of the half side) in x and y.  -> [B, 3, 3], mapping output to input coordinates.
+    (a fraction of the half side) in x and y, drawn from the CPU `generator` (the same maps on any
+    device).  -> [B, 3, 3], mapping output to input coordinates.
     """
     corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]], device=device)
     src = corners.expand(batch, 4, 2)
-    dst = src + (torch.rand(batch, 4, 2, device=device) * 2 - 1) * distortion
+    dst = src + (torch.rand(batch, 4, 2, generator=generator).to(src) * 2 - 1) * distortion
     # the direct linear transform: 8 equations in the 8 unknowns of H (h₃₃ = 1)
     x, y, u, v = src[..., 0], src[..., 1], dst[..., 0], dst[..., 1]
     one, zero = torch.ones_like(x), torch.zeros_like(x)

@@ -53,8 +53,8 @@ def generate(
     else:
         w2 = generator.truncate(generator.mapping(_gaussian(mix_seed, generator.z_dim)[None].to(device)), truncation)
         ws = generator.mix(w, w2.expand(count, -1), inject_index)
-    # 3. synthesise
-    images = generator.synthesis(ws, noise_mode=noise_mode)
+    # 3. synthesise (noise_mode "random": the noise drawn from `seed` on the generator's device)
+    images = generator.synthesis(ws, noise_mode=noise_mode, noise_generator=torch.Generator(device).manual_seed(seed))
     return GenerateResult(images.cpu(), ws.cpu(), seeds, time.perf_counter() - start)
 
 

@@ -1,9 +1,13 @@
-"""Process-level settings for CPU inference and training."""
+"""Process-level settings for CPU inference and training, and seeded network initialisation."""
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -24,3 +28,20 @@ def tune_cpu_allocator() -> bool:
         return ok and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
     except (OSError, AttributeError):
         return False
+
+
+@contextmanager
+def seeded_initialisation(seed: int) -> Iterator[torch.Generator]:
+    """Build networks inside this block to give them the initial weights of `seed`.
+
+    torch's layers (nn.Linear, nn.Conv2d, open_clip's CLIP, ...) draw their initial weights from the
+    global CPU generator and take no generator of their own, so the block runs on a fork of it,
+    seeded with `seed` and restored on exit: the caller's global state is as it was. The yielded
+    CPU generator continues the fork's stream after the block, so the draws a recipe takes from it
+    are the numbers `torch.manual_seed(seed)`, the same construction and global draws gave.
+    """
+    gen = torch.Generator()
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        yield gen
+        gen.set_state(torch.random.default_generator.get_state())

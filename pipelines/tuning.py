@@ -16,6 +16,10 @@ w_r = w_p + r (w_z − w_p), w_z = mapping(z), must render as before,
 L_R = ‖G_θ*(w_r) − G_θ(w_r)‖² + d_perceptual(G_θ*(w_r), G_θ(w_r)).  (PTI moves a fixed
 distance α = 30 towards w_z in FFHQ's W; a fraction r of the way is the same construction
 without a constant tied to one W space.)
+
+Randomness (GaNI's initial modules, the locality codes z) comes from one `torch.Generator` per run,
+seeded from the run's seed and drawn on the CPU, so a seed gives the same result on any device and
+torch's global generator is never read or reseeded.
 """
 from __future__ import annotations
 
@@ -58,10 +62,13 @@ def parsing_loss(features: Features, x: Tensor, target_feats: list[Tensor]) -> T
     return torch.stack([cosine_feature_distance(a, b).mean() for a, b in zip(features(x), target_feats)]).mean()
 
 
-def locality_loss(g: Generator, ws: Tensor, deltas: WeightDeltas, perceptual, mix: float, n: int = 1) -> Tensor:
-    """PTI's locality regulariser on n random codes between the pivot ws and mapping(z).  -> []"""
+def locality_loss(g: Generator, ws: Tensor, deltas: WeightDeltas, perceptual, mix: float,
+                  generator: torch.Generator, n: int = 1) -> Tensor:
+    """PTI's locality regulariser on n random codes between the pivot ws and mapping(z), z drawn
+    from `generator`.  -> []"""
     with torch.no_grad():
-        w_z = g.broadcast(g.mapping(torch.randn(n, g.z_dim, device=ws.device)))  # [n, num_ws, w_dim]
+        z = torch.randn(n, g.z_dim, generator=generator).to(ws.device)  # [n, z_dim]
+        w_z = g.broadcast(g.mapping(z))  # [n, num_ws, w_dim]
         w_r = ws + mix * (w_z - ws)
         before = g.synthesis(w_r)
     after = g.synthesis(w_r, weight_deltas=deltas)
@@ -73,8 +80,9 @@ def tuned_layers(g: Generator, layers: list[int] | None) -> list[int]:
 
 
 def _objective(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss, s: TuningSettings,
-               parsing: Features | None):
-    """The per-step loss of a set of deltas -> (loss, MSE); the target's embeddings are computed once."""
+               parsing: Features | None, generator: torch.Generator):
+    """The per-step loss of a set of deltas -> (loss, MSE); the target's embeddings are computed once,
+    the locality codes drawn from `generator`."""
     with torch.no_grad():
         target_id = loss.identity(target) if loss.id else None
         target_feats = parsing(target) if parsing is not None else None
@@ -85,16 +93,16 @@ def _objective(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLos
         if target_feats is not None:
             total = total + s.parsing * parsing_loss(parsing, image, target_feats)
         if s.locality:
-            total = total + s.locality * locality_loss(g, ws, deltas, loss.perceptual, s.locality_mix)
+            total = total + s.locality * locality_loss(g, ws, deltas, loss.perceptual, s.locality_mix, generator)
         return total, mse(image, target).item()
 
     return objective
 
 
-def tune_pti(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss, s: TuningSettings,
+def tune_pti(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss, s: TuningSettings, seed: int = 0,
              progress: Progress | None = None, cancel: Cancel | None = None) -> WeightDeltas:
     """PTI: Adam on the kernel deltas themselves.  ws [1, num_ws, w_dim], target [1, 3, R, R]."""
-    objective = _objective(g, ws, target, loss, s, None)
+    objective = _objective(g, ws, target, loss, s, None, torch.Generator().manual_seed(seed))
     convs = g.synthesis.convs
     deltas = {i: torch.zeros_like(convs[i].conv.weight, requires_grad=True) for i in tuned_layers(g, s.layers)}
     opt = torch.optim.Adam(deltas.values(), lr=s.pti_lr)
@@ -132,11 +140,11 @@ def tune_gani(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss
     """GaNI: optimise the modules M so that θ + M(∇θ L) reconstructs the target.  -> ΔW per layer"""
     layers = tuned_layers(g, s.layers)
     grads = kernel_gradients(g, ws, target, loss, layers, parsing, s.parsing)
-    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # the modules' initial weights, then the locality codes
     adjusters = GradientAdjusters({i: g.synthesis.convs[i].conv.in_channels for i in layers}, s.gani_blocks,
-                                  s.gani_hidden)
+                                  s.gani_hidden, generator=gen)
     adjusters = adjusters.to(ws.device)
-    objective = _objective(g, ws, target, loss, s, parsing)
+    objective = _objective(g, ws, target, loss, s, parsing, gen)
     opt = torch.optim.Adam(adjusters.parameters(), lr=s.gani_lr)
     for step in range(s.steps):
         if cancel is not None and cancel():

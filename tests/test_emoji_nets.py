@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nets.configs import EMOJI_CLIP
 from nets.emoji_clip import BPE_END, BPE_START, EmojiClip
 from nets.emojinet import (
     ATTRIBUTES,
@@ -13,6 +12,7 @@ from nets.emojinet import (
     feature_distance,
 )
 from pipelines.clip_text import tokenize
+from pipelines.zoo import open_zoo
 
 
 def test_emojinet_outputs():
@@ -39,9 +39,10 @@ def test_perceptual_distance_is_a_normalised_feature_distance():
 
 
 def test_emoji_clip_compact_vocabulary():
-    tok = tokenize(["a grinning face emoji, google style", "zebra"], EMOJI_CLIP["text"]["context_length"])
+    arch = open_zoo("emoji64").architecture("clip")
+    tok = tokenize(["a grinning face emoji, google style", "zebra"], arch["text"]["context_length"])
     words = tok[0][(tok[0] > 0) & (tok[0] < BPE_START)].tolist()
-    model = EmojiClip(EMOJI_CLIP["embed_dim"], EMOJI_CLIP["vision"], EMOJI_CLIP["text"], words).eval()
+    model = EmojiClip(arch["embed_dim"], arch["vision"], arch["text"], words).eval()
     ids = model.bpe_to_id[tok]
     assert ids[0, 0] == 2 and ids[0].max() == len(set(words)) + 3  # start, ..., end = the largest id
     assert ids[0, len(words) + 1] == ids[0].max()
@@ -50,7 +51,7 @@ def test_emoji_clip_compact_vocabulary():
     assert model.bpe_to_id[BPE_END] == model.clip.vocab_size - 1
     with torch.no_grad():
         t, i = model.encode_text(tok), model.encode_image(torch.rand(2, 3, 64, 64) * 2 - 1)
-    assert t.shape == i.shape == (2, EMOJI_CLIP["embed_dim"])
+    assert t.shape == i.shape == (2, arch["embed_dim"])
     torch.testing.assert_close(t.norm(dim=1), torch.ones(2))
 
 
@@ -62,7 +63,7 @@ def test_prompts_are_checked(text, message):
 
 def test_clip_captions_name_every_style_in_the_words_people_type():
     from pipelines.emojibench import STYLES
-    from train.clip import CONTEXT, STYLE_PROMPTS, STYLE_WORDS, captions
+    from train.clip import STYLE_PROMPTS, STYLE_WORDS, captions
 
     record = {"name": "man cook", "skin": "medium", "tags": ["chef"]}
     for style in STYLES:
@@ -73,5 +74,6 @@ def test_clip_captions_name_every_style_in_the_words_people_type():
     words = [w for ws in STYLE_WORDS.values() for w in ws]
     assert len(words) == len(set(words))  # no word names two styles
     assert {"3d", "flat", "black and white", "line art", "high contrast", "outline", "glossy", "cartoon"} <= set(words)
-    tokens = tokenize(list(STYLE_PROMPTS.values()), CONTEXT)
+    context = open_zoo("emoji64").architecture("clip")["text"]["context_length"]
+    tokens = tokenize(list(STYLE_PROMPTS.values()), context)
     assert len({tuple(t.tolist()) for t in tokens}) == len(STYLES)  # the prompts differ as token sequences

@@ -55,7 +55,8 @@ def test_bf16_autocast_training_step_matches_float32():
 def test_adaptive_augment_identity_at_zero_and_steers_p():
     x = torch.rand(8, 3, 16, 16) * 2 - 1
     ada = AdaptiveAugment(target=0.6, speed_kimg=1.0, interval=2)
-    assert torch.equal(ada(x), x)  # p = 0: no transform
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(ada(x, gen), x)  # p = 0: no transform
     assert ada.observe(torch.tensor(1.0), batch=8) is None  # waits for `interval` observations
     assert ada.observe(torch.tensor(1.0), batch=8) == 1.0  # r_t = 1 > 0.6: D overfits, p rises
     assert abs(ada.p - 16 / 1000) < 1e-12
@@ -63,7 +64,7 @@ def test_adaptive_augment_identity_at_zero_and_steers_p():
         ada.observe(torch.tensor(-1.0), batch=8)  # r_t = -1 < 0.6: p falls back, never below 0
     assert ada.p == 0.0
     ada.p = 1.0
-    y = ada(x)
+    y = ada(x, gen)
     assert (y - x).abs().flatten(1).amax(1).gt(0).all()  # p = 1: every sample transformed
 
 
@@ -100,7 +101,9 @@ def test_gan_training_step_updates_every_network_and_restores_gradients(tmp_path
     run = GanTraining(args, torch.device("cpu"))
     before = {k: [p.detach().clone() for p in m.parameters()] for k, m in run.modules.items()}
     reals = torch.rand(16, 3, 64, 64) * 2 - 1
+    state = torch.get_rng_state()
     losses = [run.step(reals, step) for step in range(2)]  # step 0 carries the lazy R1
+    assert torch.equal(torch.get_rng_state(), state)  # every draw from run.rng, none from torch's global generator
     assert losses[0][2] > 0 and losses[1][2] == 0
     for k, m in run.modules.items():
         moved = [not torch.equal(a, b) for a, b in zip(before[k], m.parameters())]
@@ -122,7 +125,8 @@ torch.manual_seed(0)  # the same initial networks in every process
 args = parse_args(["--precision", "bf16", "--augment", "ada", "--va-weight", "1", "--batch", "8",
                    "--run-dir", sys.argv[1]])
 run = GanTraining(args, ddp.device, ddp.world)
-torch.manual_seed(1 + ddp.rank)  # each process its own reals and noise
+torch.manual_seed(1 + ddp.rank)  # each process its own reals
+run.rng.manual_seed(1 + ddp.rank)  # and its own noise
 for step in range(2):  # step 0 carries the lazy R1 step
     run.step(torch.rand(run.per_rank, 3, 64, 64) * 2 - 1, step)
 state = {k: torch.cat([p.detach().flatten() for p in m.parameters()]) for k, m in run.modules.items()}

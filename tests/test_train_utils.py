@@ -1,20 +1,25 @@
-"""DiffAugment, resumable training state, and shipping a network with its model card."""
+"""DiffAugment and the recipes' other draws, seeded initialisation, resumable training state, and
+shipping a network with its model card."""
 from __future__ import annotations
 
 import json
 
 import torch
+from torch import nn
 
 from nets.emojinet import EmojiNet
 from nets.stylegan2 import Discriminator
-from train.augment import _cutout, _translation, diff_augment
+from pipelines.augment import random_homographies
+from pipelines.runtime import seeded_initialisation
+from train.augment import AdaptiveAugment, _cutout, _translation, diff_augment
+from train.emojinet import jitter
 from train.checkpoint import load_state, save_state
 from train.export import ModelCard, ship
 
 
 def test_diff_augment_is_differentiable_and_shape_preserving():
     x = torch.rand(4, 3, 16, 16, requires_grad=True)
-    y = diff_augment(x * 2 - 1)
+    y = diff_augment(x * 2 - 1, torch.Generator().manual_seed(0))
     assert y.shape == x.shape
     y.sum().backward()
     assert x.grad.abs().sum() > 0
@@ -22,16 +27,39 @@ def test_diff_augment_is_differentiable_and_shape_preserving():
 
 def test_translation_moves_content_and_fills_white():
     x = -torch.ones(64, 3, 16, 16)
-    y = _translation(x)
+    y = _translation(x, torch.Generator().manual_seed(0))
     shifted = (y == 1).all(1)  # white borders appear where content moved out
     assert shifted.any() and not shifted.all()
     assert ((y == 1) | (y == -1)).all()
 
 
 def test_cutout_zeroes_at_most_a_quarter():
-    y = _cutout(torch.ones(256, 3, 16, 16))
+    y = _cutout(torch.ones(256, 3, 16, 16), torch.Generator().manual_seed(0))
     frac = (y == 0).all(1).float().mean((1, 2))  # an 8×8 square, clipped at the borders
     assert frac.max() == 0.25 and (frac <= 0.25).all() and frac.mean() > 0.12
+
+
+def test_augmentations_draw_from_their_generator_only():
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    ada = AdaptiveAugment(p=0.5)
+    state = torch.get_rng_state()
+    runs = [(diff_augment(x, torch.Generator().manual_seed(seed)), jitter(x, torch.Generator().manual_seed(seed)),
+             ada(x, torch.Generator().manual_seed(seed)), random_homographies(4, 0.1, torch.Generator().manual_seed(seed)))
+            for seed in (1, 1, 2)]
+    assert torch.equal(torch.get_rng_state(), state)  # torch's global generator neither read nor reseeded
+    for (first, again, other), name in zip(zip(*runs), ("diff_augment", "jitter", "ada", "homographies")):
+        assert torch.equal(first, again) and not torch.equal(first, other), name  # the seed decides
+
+
+def test_seeded_initialisation_builds_what_manual_seed_built_and_restores_the_global_generator():
+    torch.manual_seed(5)
+    reference, draws = nn.Linear(6, 4), torch.randn(8)  # the old recipes: manual_seed, build, draw globally
+    state = torch.get_rng_state()
+    with seeded_initialisation(5) as gen:
+        net = nn.Linear(6, 4)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(net.weight, reference.weight) and torch.equal(net.bias, reference.bias)
+    assert torch.equal(torch.randn(8, generator=gen), draws)  # gen continues the same stream
 
 
 def test_state_round_trip_continues_identically(tmp_path):

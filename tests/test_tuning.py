@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from nets.emojinet import EmojiNet
 from nets.gani import GradientAdjuster, GradientAdjusters
@@ -40,6 +41,32 @@ def test_adjuster_starts_as_a_normalised_gradient_step():
     with torch.no_grad():
         adj.steps["0"].fill_(0.5)
     torch.testing.assert_close(adj({0: grad})[0], -0.5 * grad / grad.square().mean().sqrt())
+
+
+def test_adjusters_from_a_generator_are_the_modules_manual_seed_built():
+    """GaNI's modules drawn from a seeded generator are the ones torch.manual_seed(seed) used to give
+    (nn.Linear's initialisation, in its order), and the global generator is left alone."""
+    torch.manual_seed(3)
+    reference = nn.Linear(8 * 9, 32)  # the first module's (C_in 8) first block's W₁, from the global generator
+    state = torch.get_rng_state()
+    adj = GradientAdjusters({0: 16, 1: 16, 2: 8}, blocks=2, hidden=32, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(torch.get_rng_state(), state)
+    first = adj.modules_by_width["8"].blocks[0]
+    assert torch.equal(first.w1.weight, reference.weight) and torch.equal(first.w1.bias, reference.bias)
+    assert all(torch.equal(b.w2.weight, torch.zeros_like(b.w2.weight)) for m in adj.modules_by_width.values()
+               for b in m.blocks)  # every block starts as the identity
+
+
+def test_tuning_is_reproducible_from_its_seed_and_leaves_the_global_generator_alone(setup):
+    g, judge, loss, ws, target = setup
+    s = TuningSettings(steps=3, locality=1.0)
+    state = torch.get_rng_state()
+    gani = [tune_gani(g, ws, target, loss, s, parsing=judge.features, seed=seed) for seed in (5, 5, 6)]
+    pti = [tune_pti(g, ws, target, loss, s, seed=seed) for seed in (5, 5, 6)]
+    assert torch.equal(torch.get_rng_state(), state)
+    for name, (first, again, other) in (("gani", gani), ("pti", pti)):
+        assert all(torch.equal(first[i], again[i]) for i in first), name
+        assert any(not torch.equal(first[i], other[i]) for i in first), name  # the seed decides the draws
 
 
 def test_adjusters_are_shared_by_input_width():

@@ -25,17 +25,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nets.configs import EMOJI_CLIP
 from nets.emoji_clip import EmojiClip
 from pipelines.clip_text import tokenize
 from pipelines.emojibench import STYLES, EmojiBench, load_emojibench
+from pipelines.runtime import seeded_initialisation
 from pipelines.zoo import open_zoo, register_local_slot
 
 from .augment import _translation
 from .export import save_network
 from .recipe import Distributed, add_training_flags, export_folder, run_steps, train_evaluate_export
 
-CONTEXT = EMOJI_CLIP["text"]["context_length"]
 STYLE_WORDS: dict[str, tuple[str, ...]] = {  # the first word names the style in its zero-shot prompt
     "google": ("google", "noto", "google noto"),
     "twitter": ("twitter", "twemoji"),
@@ -62,24 +61,28 @@ def captions(record: dict, style: str) -> list[str]:
     return out
 
 
-def caption_vocabulary(data: EmojiBench) -> list[int]:
-    """All BPE ids used by any caption of any emoji (both splits, every style), plus the prompts people type."""
+def caption_vocabulary(data: EmojiBench, context: int) -> list[int]:
+    """All BPE ids used by any caption of any emoji (both splits, every style), plus the prompts people type,
+    in the first `context` tokens."""
     texts = {c for r in data.records for s in STYLES for c in captions(r, s)}
     texts |= {f"{w} style emoji" for words in STYLE_WORDS.values() for w in words}
     texts |= {"emoji", "a photo of an emoji"}
-    tokens = tokenize(sorted(texts), CONTEXT)
+    tokens = tokenize(sorted(texts), context)
     return sorted(set(tokens[tokens > 0].tolist()))
 
 
-def new_model(data: EmojiBench) -> EmojiClip:
-    return EmojiClip(EMOJI_CLIP["embed_dim"], EMOJI_CLIP["vision"], EMOJI_CLIP["text"], caption_vocabulary(data))
+def new_model(data: EmojiBench, architecture: dict) -> EmojiClip:
+    """A CLIP of the zoo's architecture ({"embed_dim", "vision", "text"}) over the captions' vocabulary."""
+    vocabulary = caption_vocabulary(data, architecture["text"]["context_length"])
+    return EmojiClip(architecture["embed_dim"], architecture["vision"], architecture["text"], vocabulary)
 
 
 @torch.no_grad()
 def evaluate(model: EmojiClip, data: EmojiBench, split: str = "test") -> dict:
     model.eval()
     idx = data.indices(split)
-    prompts = torch.stack([model.encode_text(tokenize([STYLE_PROMPTS[s]], CONTEXT))[0] for s in STYLES])  # [S, D]
+    context = model.clip.context_length
+    prompts = torch.stack([model.encode_text(tokenize([STYLE_PROMPTS[s]], context))[0] for s in STYLES])  # [S, D]
     per_style = {}
     for k, s in enumerate(STYLES):
         rows = idx[data.has_style(s)[idx]]
@@ -88,7 +91,7 @@ def evaluate(model: EmojiClip, data: EmojiBench, split: str = "test") -> dict:
     bases = np.array([data.records[i]["base"] for i in idx])
     gallery = model.encode_image(data.tensor(data.google[idx]))  # [N, D]
     queries = sorted({(data.records[i]["base"], data.records[i]["name"]) for i in idx})
-    text = model.encode_text(tokenize([f"a {name} emoji" for _, name in queries], CONTEXT))
+    text = model.encode_text(tokenize([f"a {name} emoji" for _, name in queries], context))
     top5 = (text @ gallery.t()).topk(5, dim=1).indices.numpy()
     hits = [base in set(bases[row]) for (base, _), row in zip(queries, top5)]
     model.train()
@@ -99,11 +102,12 @@ def evaluate(model: EmojiClip, data: EmojiBench, split: str = "test") -> dict:
 
 
 def train(args: argparse.Namespace, ddp: Distributed) -> tuple[EmojiClip, dict]:
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
+    rng = random.Random(args.seed)  # the captions
     data = load_emojibench()
     tr = data.indices("train")
-    model = new_model(data).to(ddp.device)
+    with seeded_initialisation(args.seed) as gen:  # the initial weights; gen then draws styles, emoji and shifts
+        model = new_model(data, open_zoo(args.zoo).architecture("clip")).to(ddp.device)
+    context = model.clip.context_length
     rows_of = {s: torch.from_numpy(tr[data.has_style(s)[tr]]) for s in STYLES}  # dataset rows each style draws
     images = {s: torch.from_numpy(data.style(s)) for s in STYLES}  # uint8 [N, 64, 64, 3], every row
     ident = torch.from_numpy(data.identity_ids())
@@ -127,12 +131,13 @@ def train(args: argparse.Namespace, ddp: Distributed) -> tuple[EmojiClip, dict]:
         warm = min(1.0, (i + 1) / 200)
         for g in opt.param_groups:
             g["lr"] = args.lr * warm * 0.5 * (1 + math.cos(math.pi * i / total))
-        style = torch.randint(len(STYLES), (args.batch,))
-        rows = torch.stack([rows_of[STYLES[s]][torch.randint(len(rows_of[STYLES[s]]), ())] for s in style.tolist()])
+        style = torch.randint(len(STYLES), (args.batch,), generator=gen)
+        rows = torch.stack([rows_of[STYLES[s]][torch.randint(len(rows_of[STYLES[s]]), (), generator=gen)]
+                            for s in style.tolist()])
         x = EmojiBench.tensor(torch.stack([images[STYLES[s]][r] for s, r in zip(style.tolist(), rows.tolist())]).numpy())
         texts = [rng.choice(captions(data.records[r], STYLES[s])) for r, s in zip(rows.tolist(), style.tolist())]
         same = (ident[rows][:, None] == ident[rows][None, :]) & (style[:, None] == style[None, :])  # no false negatives
-        x, tokens = _translation(x, ratio=4 / 64), tokenize(texts, CONTEXT)
+        x, tokens = _translation(x, gen, ratio=4 / 64), tokenize(texts, context)
         mine = ddp.shard(torch.arange(args.batch))
         loss = objective(x[mine].to(ddp.device), tokens[mine].to(ddp.device), same[mine][:, mine].to(ddp.device))
         opt.zero_grad(set_to_none=True)
@@ -155,13 +160,14 @@ def export(model: EmojiClip, metrics: dict, meta: dict, args: argparse.Namespace
     use_half, drift = save_network(model, folder, lambda m: m.encode_image(x), 1e-2, record)
     (folder / "README.md").write_text(f"""# Emoji CLIP ({zoo.name} `clip` slot)
 
-open_clip's `CLIP` class with the `EMOJI_CLIP` config (`nets/configs.py`): ViT 64 px / 8 px patches,
+open_clip's `CLIP` class with the zoo's `clip` architecture ({zoo.manifest.name}): ViT 64 px / 8 px patches,
 width 192, 6 layers; text transformer width 128, 4 layers, context 32, over the compact BPE vocabulary of
 its captions; {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters. No pretrained weights.
 
 - **Data**: every style of the EmojiBench train split, captions from emoji names, emojibase tags, skin tone and the
   words people type for each style (`STYLE_WORDS` in `train/clip.py`).
-- **Command**: `python -m train.clip` ({meta['step']} steps, {meta['seconds'] / 60:.1f} min on 2 CPU cores).
+- **Command**: `python -m train.clip` ({meta['step']} steps, {meta['seconds'] / 60:.1f} min on
+  {torch.get_num_threads()} CPU thread(s)).
 - **Weights**: {'fp16' if use_half else 'fp32'} safetensors (fp16 moves image embeddings by at most {drift:.4f}).
 - **Test split**: zero-shot style accuracy {metrics['zero_shot_style_accuracy']:.3f} over {len(STYLES)} styles; text→image R@5
   {metrics['text_to_image_r5']:.3f} ({metrics['text_queries']} emoji names against {metrics['gallery']} images).

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,7 @@ from nets.e4e import E4EEncoder
 from nets.layers import EqualLinear
 from nets.stylegan2 import Generator
 from pipelines.losses import ReconstructionLoss
-from pipelines.runtime import tune_cpu_allocator
+from pipelines.runtime import seeded_initialisation, tune_cpu_allocator
 from pipelines.zoo import open_zoo
 
 from .export import ModelCard, ship
@@ -55,6 +55,7 @@ class E4ETrainer:
     delta_weight: float = 2e-4
     adv_weight: float = 0.1
     r1_gamma: float = 10.0
+    rng: torch.Generator = field(default_factory=torch.Generator)  # the latent discriminator's mapping(z) codes
 
     def active_codes(self, step: int, every: int) -> int:
         return min(self.encoder.num_ws, 1 + step // every) if every > 0 else self.encoder.num_ws
@@ -75,7 +76,8 @@ class E4ETrainer:
     def latent_d_loss(self, images: Tensor) -> Tensor:
         with torch.no_grad():
             fake = self.encoder(images).reshape(-1, self.encoder.w_dim)
-            real = self.generator.mapping(torch.randn(fake.shape[0], self.generator.z_dim).to(fake.device))
+            z = torch.randn(fake.shape[0], self.generator.z_dim, generator=self.rng).to(fake.device)
+            real = self.generator.mapping(z)
         real.requires_grad_(True)
         real_logits = self.latent_d(real)
         (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
@@ -83,13 +85,15 @@ class E4ETrainer:
         return F.softplus(-real_logits).mean() + F.softplus(self.latent_d(fake)).mean() + self.r1_gamma / 2 * r1
 
 
-def training_batch(reals: Tensor, generator: Generator, batch: int, real_fraction: float = 0.5) -> Tensor:
-    """Real emoji (real_fraction of the batch) and generator samples (the rest).  -> [B, 3, 64, 64]"""
+def training_batch(reals: Tensor, generator: Generator, batch: int, rng: torch.Generator,
+                   real_fraction: float = 0.5) -> Tensor:
+    """Real emoji (real_fraction of the batch) and generator samples (the rest), both drawn from the
+    CPU generator `rng` (the same numbers on any device).  -> [B, 3, 64, 64]"""
     n_real = round(batch * real_fraction)
     device = generator.w_avg.device
-    real = reals[torch.randint(len(reals), (n_real,))].to(device)
+    real = reals[torch.randint(len(reals), (n_real,), generator=rng)].to(device)
     with torch.no_grad():
-        z = torch.randn(batch - n_real, generator.z_dim).to(device)  # drawn on the CPU: the same numbers on any device
+        z = torch.randn(batch - n_real, generator.z_dim, generator=rng).to(device)
         fake = generator.synthesis(generator.broadcast(generator.mapping(z))).clamp(-1, 1)
     return torch.cat([real, fake])
 
@@ -102,14 +106,14 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     tune_cpu_allocator()
     ddp = setup_distributed(args.device)
-    torch.manual_seed(args.seed)
     zoo = open_zoo(args.zoo)
-    g = zoo.load("generator", ddp.device)
-    judge = zoo.load("perceptual", ddp.device)
-    encoder = E4EEncoder(**zoo.architecture("e4e")).to(ddp.device)
-    encoder.w_avg.copy_(g.w_avg.expand_as(encoder.w_avg))
-    trainer = E4ETrainer(encoder, g, ReconstructionLoss(judge.perceptual_distance, judge.identity),
-                         LatentDiscriminator(g.w_dim).to(ddp.device))
+    with seeded_initialisation(args.seed) as gen:  # the initial weights; gen then draws batches and codes
+        g = zoo.load("generator", ddp.device)
+        judge = zoo.load("perceptual", ddp.device)
+        encoder = E4EEncoder(**zoo.architecture("e4e")).to(ddp.device)
+        encoder.w_avg.copy_(g.w_avg.expand_as(encoder.w_avg))
+        trainer = E4ETrainer(encoder, g, ReconstructionLoss(judge.perceptual_distance, judge.identity),
+                             LatentDiscriminator(g.w_dim).to(ddp.device), rng=gen)
     encoder_loss = ddp.objective({"encoder": encoder, "latent_d": trainer.latent_d}, trainer.encoder_loss)
     latent_d_loss = ddp.objective({"latent_d": trainer.latent_d}, trainer.latent_d_loss)
     opt_e = torch.optim.Adam(encoder.parameters(), lr=args.lr)
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     reals = training_images(args.data, g.size)
 
     def step(i: int) -> dict[str, float]:
-        images = ddp.shard(training_batch(reals, g, args.batch))
+        images = ddp.shard(training_batch(reals, g, args.batch, gen))
         d_loss = latent_d_loss(images)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()

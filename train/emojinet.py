@@ -24,21 +24,23 @@ import torch.nn.functional as F
 
 from nets.emojinet import ATTRIBUTES, EmojiNet
 from pipelines.emojibench import EmojiBench, load_emojibench
-from pipelines.runtime import tune_cpu_allocator
+from pipelines.runtime import seeded_initialisation, tune_cpu_allocator
 from pipelines.zoo import open_zoo, register_local_slot
 
 from .augment import _translation
 from .export import save_network
 from .recipe import Distributed, add_training_flags, export_folder, run_steps, setup_distributed
 
-def jitter(x: torch.Tensor, blur_prob: float = 0.5) -> torch.Tensor:
-    """Translation (±4 px, white), light noise, and a mild blur on a `blur_prob` share of the batch."""
-    x = _translation(x, ratio=4 / 64)
-    x = x + 0.03 * torch.rand(x.shape[0], 1, 1, 1) * torch.randn_like(x)
+def jitter(x: torch.Tensor, generator: torch.Generator, blur_prob: float = 0.5) -> torch.Tensor:
+    """Translation (±4 px, white), light noise, and a mild blur on a `blur_prob` share of the batch;
+    x [B, 3, H, W] on the CPU, every draw from `generator`."""
+    x = _translation(x, generator, ratio=4 / 64)
+    strength = 0.03 * torch.rand(x.shape[0], 1, 1, 1, generator=generator)  # [B, 1, 1, 1]
+    x = x + strength * torch.empty_like(x).normal_(generator=generator)  # torch.randn_like's draws, from generator
     k = torch.tensor([1.0, 2.0, 1.0])
     k = (k[:, None] * k[None, :] / 16).expand(3, 1, 3, 3)
     blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=3)
-    pick = (torch.rand(x.shape[0], 1, 1, 1) < blur_prob).float()
+    pick = (torch.rand(x.shape[0], 1, 1, 1, generator=generator) < blur_prob).float()
     return pick * blurred + (1 - pick) * x
 
 
@@ -64,15 +66,15 @@ def evaluate(net: EmojiNet, data: EmojiBench, split: str = "test") -> dict:
 
 
 def train(args: argparse.Namespace, ddp: Distributed) -> EmojiNet:
-    torch.manual_seed(args.seed)
     data = load_emojibench()
     tr = data.indices("train")
     bases = sorted({data.records[i]["base"] for i in tr})
     ident = torch.tensor([bases.index(data.records[i]["base"]) for i in tr])  # [N]
     labels = {f: torch.from_numpy(data.label_ids(f)[tr]) for f in ATTRIBUTES}
     google, twitter = data.tensor(data.google[tr]), data.tensor(data.twitter[tr])  # [N, 3, 64, 64]
-    net = EmojiNet()
-    classes = torch.nn.Parameter(torch.randn(len(bases), net.embed.out_features) * 0.01)
+    with seeded_initialisation(args.seed) as gen:  # the initial weights; gen then draws the batches
+        net = EmojiNet()
+        classes = torch.nn.Parameter(torch.randn(len(bases), net.embed.out_features) * 0.01)
     params = list(net.parameters()) + [classes]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     holder = torch.nn.ParameterDict({"classes": classes})
@@ -99,8 +101,8 @@ def train(args: argparse.Namespace, ddp: Distributed) -> EmojiNet:
     def step(i: int) -> dict[str, float]:
         for group in opt.param_groups:
             group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * i / total))
-        b = torch.randint(len(tr), (args.batch,))
-        x = jitter(torch.cat([google[b], twitter[b]]))  # [2B, 3, 64, 64]: row i and i + B are one emoji
+        b = torch.randint(len(tr), (args.batch,), generator=gen)
+        x = jitter(torch.cat([google[b], twitter[b]]), gen)  # [2B, 3, 64, 64]: row i and i + B are one emoji
         mine = ddp.shard(b)  # each process keeps both styles of its emoji
         x = torch.cat([ddp.shard(x[: args.batch]), ddp.shard(x[args.batch :])]).to(ddp.device)
         loss, parts = objective(x, ident[mine].to(ddp.device), {f: v[mine].to(ddp.device) for f, v in labels.items()})

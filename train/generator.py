@@ -17,6 +17,9 @@ Options compared by `bench.generator_recipes` (README, "Generator recipes"):
   AVX512-BF16 or AMX, or on CUDA); R1 and the demodulation energy stay float32;
 - `--init-from DIR`: continue from an exported generator and discriminator.
 Progress goes to stdout and <run-dir>/log.txt; the state is saved every --ckpt-every steps.
+Every draw of a step (z, style mixing, noise, augmentation, the reals' indices) comes from the run's
+own generator on the training device (`GanTraining.rng`), seeded per process and reseeded by step
+on resuming; the initial networks come from --seed (+ rank) through `seeded_initialisation`.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ from torch import nn
 from nets.stylegan2 import Discriminator, Generator
 from nets.vision_aided import FeatureDiscriminator
 from pipelines.emojibench import load_emojibench
-from pipelines.runtime import tune_cpu_allocator
+from pipelines.runtime import seeded_initialisation, tune_cpu_allocator
 from pipelines.zoo import Zoo, open_zoo, register_local_slot
 
 from .augment import AdaptiveAugment, diff_augment
@@ -69,7 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="bf16 autocast for the forward passes (auto: where the CPU has native bf16, or on CUDA)")
     p.add_argument("--init-from", type=Path, default=None,
-                   help="start G, G_ema and D from an exported zoo folder (holding generator/ and discriminator/)")
+                   help="start G, G_ema and D from an exported zoo folder (holding generator/ and discriminator/) "
+                        "or from another run's folder (its EMA generator and D; fresh optimisers and augmentation)")
     p.add_argument("--export", action="store_true", help="export the run's EMA generator and D, then exit")
     return p.parse_args(argv)
 
@@ -95,12 +99,15 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     return precision == "bf16" or (precision == "auto" and native_bf16(device))
 
 
-def sample_fakes(G, batch: int, mix_prob: float, num_ws: int, z_dim: int, device) -> torch.Tensor:
-    z = torch.randn(batch, z_dim, device=device)
-    if torch.rand(()) < mix_prob:
-        cutoff = int(torch.randint(1, num_ws, ()))
-        return G(z, z_mix=torch.randn(batch, z_dim, device=device), inject_index=cutoff, noise_mode="random")
-    return G(z, noise_mode="random")
+def sample_fakes(G, batch: int, mix_prob: float, num_ws: int, z_dim: int, device,
+                 rng: torch.Generator) -> torch.Tensor:
+    """G's samples with style mixing (probability mix_prob) and random noise, every draw from rng (on `device`)."""
+    z = torch.randn(batch, z_dim, device=device, generator=rng)
+    if torch.rand((), device=device, generator=rng) < mix_prob:
+        cutoff = int(torch.randint(1, num_ws, (), device=device, generator=rng))
+        return G(z, z_mix=torch.randn(batch, z_dim, device=device, generator=rng), inject_index=cutoff,
+                 noise_mode="random", noise_generator=rng)
+    return G(z, noise_mode="random", noise_generator=rng)
 
 
 @torch.no_grad()
@@ -121,9 +128,17 @@ def vision_aided_discriminator(zoo: str, stages: list[int], device: torch.device
 
 
 def init_from_export(folder: Path, G: Generator, D: Discriminator) -> None:
-    """Load an exported generator (EMA weights) and discriminator as the starting point of a run."""
-    G.load_state_dict({k: v.float() for k, v in load_file(folder / "generator" / "model.safetensors").items()})
-    D.load_state_dict({k: v.float() for k, v in load_file(folder / "discriminator" / "model.safetensors").items()})
+    """Load an exported generator (EMA weights) and discriminator, or those of another run's state,
+    as the starting point of a run."""
+    if (folder / "state.safetensors").is_file():
+        tensors = load_file(str(folder / "state.safetensors"))
+        weights = {name: {k[len(f"module.{key}."):]: v for k, v in tensors.items() if k.startswith(f"module.{key}.")}
+                   for name, key in (("G", "G_ema"), ("D", "D"))}
+    else:
+        weights = {"G": load_file(folder / "generator" / "model.safetensors"),
+                   "D": load_file(folder / "discriminator" / "model.safetensors")}
+    G.load_state_dict({k: v.float() for k, v in weights["G"].items()})
+    D.load_state_dict({k: v.float() for k, v in weights["D"].items()})
 
 
 def adversarial_losses(discriminators: dict[str, nn.Module], weights: dict[str, float], fake: torch.Tensor,
@@ -164,6 +179,7 @@ class GanTraining:
         ops = tuple(args.augment_ops)
         self.augment = (AdaptiveAugment(args.ada_target, args.ada_kimg, policy=ops) if args.augment == "ada"
                         else functools.partial(diff_augment, policy=ops))
+        self.rng = torch.Generator(device).manual_seed(args.seed)  # train() reseeds it per process and step
         self.bf16 = use_bf16(args.precision, device)
         if args.batch % world:
             raise ValueError(f"--batch {args.batch} must be divisible by the {world} processes")
@@ -176,7 +192,7 @@ class GanTraining:
 
     def fakes(self) -> torch.Tensor:
         a = self.args
-        return sample_fakes(self.G, self.per_rank, a.mix_prob, self.G.num_ws, self.G.z_dim, self.device)
+        return sample_fakes(self.G, self.per_rank, a.mix_prob, self.G.num_ws, self.G.z_dim, self.device, self.rng)
 
     def _mean_over_processes(self, t: torch.Tensor) -> torch.Tensor:
         if self.world > 1:
@@ -206,7 +222,7 @@ class GanTraining:
     def step(self, real: torch.Tensor, step: int) -> tuple[float, float, float]:
         """One D step, every r1_every steps a separate lazy-R1 step of D (StyleGAN2's Dmain / Dreg,
         which D's Adam correction assumes), one G step, the EMA.  -> (D loss, G loss, R1)"""
-        a, aug = self.args, self.augment
+        a, aug = self.args, functools.partial(self.augment, generator=self.rng)
         discs = tuple(self.discs)
         # 1. discriminators: logistic loss on augmented reals and fakes
         with torch.no_grad(), self.autocast():
@@ -217,9 +233,9 @@ class GanTraining:
             self.opts[k].zero_grad(set_to_none=True)
         d_loss.backward()
         self._descend(discs)
-        if isinstance(aug, AdaptiveAugment):
+        if isinstance(self.augment, AdaptiveAugment):
             signs = self._mean_over_processes(real_logits["D"].detach().float().sign().mean())
-            observed = aug.observe(signs, a.batch)
+            observed = self.augment.observe(signs, a.batch)
             self.r_t = self.r_t if observed is None else observed
         r1 = torch.zeros(())
         if step % a.r1_every == 0:  # lazy R1 on D's augmented reals, in float32, its own step
@@ -239,7 +255,7 @@ class GanTraining:
         self._discriminators_trainable(True)
         # 3. EMA generator and the running mean of w
         with torch.no_grad():
-            w = self.G.mapping(torch.randn(self.per_rank, self.G.z_dim, device=self.device))
+            w = self.G.mapping(torch.randn(self.per_rank, self.G.z_dim, device=self.device, generator=self.rng))
             self.G.w_avg.lerp_(self._mean_over_processes(w.mean(0)), 1 - 0.995)
             for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
                 p_ema.lerp_(p, 1 - self.ema_beta)
@@ -251,13 +267,13 @@ class GanTraining:
 def train(args: argparse.Namespace) -> None:
     ddp = setup_distributed(args.device)
     rank, world, device = ddp.rank, ddp.world, ddp.device
-    torch.manual_seed(args.seed + rank)
     data = load_emojibench()
     reals = data.tensor(data.google[data.indices("train")]).to(device)  # [N, 3, 64, 64]
-    run = GanTraining(args, device, world)
+    with seeded_initialisation(args.seed + rank):
+        run = GanTraining(args, device, world)
     meta = load_state(args.run_dir, run.modules, run.opts) or {
         "step": 0, "kimg": 0.0, "seconds": 0.0, "args": {k: str(v) for k, v in vars(args).items()}}
-    torch.manual_seed(args.seed + 1_000_003 * rank + meta["step"])  # a resumed run does not replay its draws
+    run.rng.manual_seed(args.seed + 1_000_003 * rank + meta["step"])  # a resumed run does not replay its draws
     adaptive = isinstance(run.augment, AdaptiveAugment)
     if adaptive:
         run.augment.p = meta.get("ada_p", 0.0)
@@ -272,7 +288,7 @@ def train(args: argparse.Namespace) -> None:
     while meta["kimg"] < args.kimg:
         if args.max_minutes is not None and time.time() - wall_start > 60 * args.max_minutes:
             break
-        real = reals[torch.randint(len(reals), (run.per_rank,), device=device)]
+        real = reals[torch.randint(len(reals), (run.per_rank,), device=device, generator=run.rng)]
         stats.append(run.step(real, meta["step"]))
         meta["step"] += 1
         meta["kimg"] += args.batch / 1000

@@ -30,7 +30,7 @@ from nets.gradstyle import GradStyle
 from nets.stylegan2 import Discriminator, Generator
 from pipelines.augment import random_homographies, warp
 from pipelines.losses import ReconstructionLoss
-from pipelines.runtime import tune_cpu_allocator
+from pipelines.runtime import seeded_initialisation, tune_cpu_allocator
 from pipelines.zoo import Zoo, open_zoo
 
 from .export import ModelCard, ship
@@ -47,6 +47,7 @@ class GradStyleTrainer:
     weights: dict[str, float] = field(default_factory=lambda: {"adv": 0.001, "aligner": 0.1, "f": 0.01})
     distortion: float = 0.15
     r1_gamma: float = 0.1
+    rng: torch.Generator = field(default_factory=torch.Generator)  # the perspective warps
 
     def model_loss(self, images: Tensor) -> tuple[Tensor, dict[str, float], Tensor]:
         """Both streams' losses.  images [B, 3, S, S] -> (loss, parts, fakes [2B, 3, S, S] for D)"""
@@ -54,7 +55,7 @@ class GradStyleTrainer:
             feats = self.encoder.features(images)
             ws = self.encoder.codes(feats)
         rec, stream, gated = self.model.reconstruct(self.generator, ws, feats)
-        homographies = random_homographies(images.shape[0], self.distortion, images.device)
+        homographies = random_homographies(images.shape[0], self.distortion, self.rng, images.device)
         warped = {i: (warp(r.detach(), homographies), warp(f.detach(), homographies)) for i, (r, f) in stream.items()}
         edit, aligned = self.model.edit(self.generator, ws, warped)
         l_aligner = sum((aligned[i] - r.detach()).abs().mean() for i, (r, _) in stream.items())
@@ -86,12 +87,13 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     tune_cpu_allocator()
     ddp = setup_distributed(args.device)
-    torch.manual_seed(args.seed)
     zoo = open_zoo(args.zoo)
-    g, encoder, judge = (zoo.load(slot, ddp.device) for slot in ("generator", "e4e", "perceptual"))
-    d = zoo.load("discriminator", ddp.device).train().requires_grad_(True)
-    model = GradStyle(**zoo.architecture("gradstyle")).to(ddp.device)
-    trainer = GradStyleTrainer(model, g, encoder, ReconstructionLoss(judge.perceptual_distance, judge.identity), d)
+    with seeded_initialisation(args.seed) as gen:  # the initial weights; gen then draws the batches and warps
+        g, encoder, judge = (zoo.load(slot, ddp.device) for slot in ("generator", "e4e", "perceptual"))
+        d = zoo.load("discriminator", ddp.device).train().requires_grad_(True)
+        model = GradStyle(**zoo.architecture("gradstyle")).to(ddp.device)
+    trainer = GradStyleTrainer(model, g, encoder, ReconstructionLoss(judge.perceptual_distance, judge.identity), d,
+                               rng=gen)
     model_loss = ddp.objective({"model": model}, trainer.model_loss)
     discriminator_loss = ddp.objective({"discriminator": d}, trainer.discriminator_loss)
     opt_m = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     reals = training_images(args.data, g.size)
 
     def step(i: int) -> dict[str, float]:
-        images = ddp.shard(reals[torch.randint(len(reals), (args.batch,))]).to(ddp.device)
+        images = ddp.shard(reals[torch.randint(len(reals), (args.batch,), generator=gen)]).to(ddp.device)
         d.requires_grad_(False)
         loss, parts, fakes = model_loss(images)
         opt_m.zero_grad(set_to_none=True)

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from nets.emojinet import EmojiNet
 from nets.parsing_unet import ParsingUNet
 from pipelines.emojibench import EmojiBench, load_emojibench
+from pipelines.runtime import seeded_initialisation
 from pipelines.zoo import open_zoo, register_local_slot
 
 from .export import save_network
@@ -131,12 +132,12 @@ def linear_probe_r2(net: ParsingUNet, emojinet: EmojiNet, train_x: torch.Tensor,
 
 
 def train(args: argparse.Namespace, ddp: Distributed) -> tuple[ParsingUNet, dict]:
-    gen = torch.Generator().manual_seed(args.seed)
-    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)  # the batches and their shifts
     data = load_emojibench()
     train_sets = batches(data, "train")
     styles = list(train_sets)
-    net = ParsingUNet(REGIONS).to(ddp.device)
+    with seeded_initialisation(args.seed):
+        net = ParsingUNet(REGIONS).to(ddp.device)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     net.train()
     objective = ddp.objective({"net": net}, lambda x, y: F.cross_entropy(net(x), y))

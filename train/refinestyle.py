@@ -30,7 +30,7 @@ from nets.refinestyle import RefineStyleEncoder
 from nets.stylegan2 import Generator
 from pipelines.emojibench import default_root
 from pipelines.losses import ReconstructionLoss
-from pipelines.runtime import tune_cpu_allocator
+from pipelines.runtime import seeded_initialisation, tune_cpu_allocator
 from pipelines.zoo import Zoo, open_zoo
 
 from .e4e import training_batch
@@ -91,15 +91,15 @@ def main(argv: list[str] | None = None) -> None:
         args.real_fraction = 0.5 if args.stage == 1 else 1.0
     tune_cpu_allocator()
     ddp = setup_distributed(args.device)
-    torch.manual_seed(args.seed)
     name = args.name or f"refinestyle_{args.stage}s"
     args.run_dir = args.run_dir or default_root() / "runs" / name
     zoo = open_zoo(args.zoo)
-    g = zoo.load("generator", ddp.device)
-    judge = zoo.load("perceptual", ddp.device)
+    with seeded_initialisation(args.seed) as gen:  # the initial weights; gen then draws the batches
+        g = zoo.load("generator", ddp.device)
+        judge = zoo.load("perceptual", ddp.device)
+        base = zoo.load("e4e", ddp.device) if args.stage == 2 else None
+        enc = build_encoder(g, args.stage, args.rank, args.layers, not args.no_grouping, not args.fixed_scalings)
     loss = ReconstructionLoss(judge.perceptual_distance, judge.identity)
-    base = zoo.load("e4e", ddp.device) if args.stage == 2 else None
-    enc = build_encoder(g, args.stage, args.rank, args.layers, not args.no_grouping, not args.fixed_scalings)
     enc = enc.to(ddp.device)
     scalings = [q for q in (enc.scale_a, enc.scale_b) if q.requires_grad]
     rest = [q for q in enc.parameters() if q.requires_grad and all(q is not s for s in scalings)]
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     objective = ddp.objective({"encoder": enc}, lambda images: step_loss(enc, g, loss, images, base))
 
     def step(i: int) -> dict[str, float]:
-        batch = training_batch(reals, g, args.batch, args.real_fraction)
+        batch = training_batch(reals, g, args.batch, gen, args.real_fraction)
         total, parts = objective(ddp.shard(batch))
         opt.zero_grad(set_to_none=True)
         total.backward()

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from nets.style_judge import StyleJudge
 from pipelines.emojibench import STYLE_NAMES, STYLES, EmojiBench, load_emojibench
+from pipelines.runtime import seeded_initialisation
 from pipelines.zoo import open_zoo, register_local_slot
 
 from .emojinet import jitter
@@ -51,11 +52,11 @@ def evaluate(judge: StyleJudge, data: EmojiBench, split: str = "test", batch: in
 
 
 def train(args: argparse.Namespace, ddp: Distributed) -> tuple[StyleJudge, dict]:
-    gen = torch.Generator().manual_seed(args.seed)
-    torch.manual_seed(args.seed)  # jitter draws from the global generator
     data = load_emojibench()
     rows = style_rows(data, "train")
-    judge = StyleJudge(list(STYLES)).to(ddp.device)
+    with seeded_initialisation(args.seed) as jitter_gen:  # the initial weights; jitter_gen then draws the jitter
+        judge = StyleJudge(list(STYLES)).to(ddp.device)
+    gen = torch.Generator().manual_seed(args.seed)  # the styles and emoji of each batch
     opt = torch.optim.AdamW(judge.parameters(), lr=args.lr, weight_decay=1e-4)
     judge.train()
     objective = ddp.objective({"judge": judge}, lambda x, labels: F.cross_entropy(judge(x), labels))
@@ -65,7 +66,7 @@ def train(args: argparse.Namespace, ddp: Distributed) -> tuple[StyleJudge, dict]
         labels = torch.randint(len(STYLES), (args.batch,), generator=gen)  # [B] style ids
         picks = [rows[STYLES[t]][torch.randint(len(rows[STYLES[t]]), (1,), generator=gen).item()] for t in labels]
         x = jitter(torch.cat([data.tensor(data.style(STYLES[t])[r : r + 1]) for t, r in zip(labels, picks)]),
-                   args.blur_prob)
+                   jitter_gen, args.blur_prob)
         return descend(opt, objective(ddp.shard(x).to(ddp.device), ddp.shard(labels).to(ddp.device)))
 
     meta = run_steps(args, ddp, {"judge": judge}, {"opt": opt}, step, args.steps, args.ckpt_every)

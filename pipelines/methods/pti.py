@@ -12,8 +12,8 @@ from .e4e import encode, kernel_result
 def run(nets: InversionNetworks, target: Tensor, settings: TuningSettings, seed: int, progress: Progress | None,
         cancel: Cancel | None) -> InversionResult:
     ws = encode(nets, target)
-    return kernel_result("pti", nets, ws, deltas=tune_pti(nets.generator, ws, target, nets.loss, settings, progress,
-                                                          cancel))
+    return kernel_result("pti", nets, ws, deltas=tune_pti(nets.generator, ws, target, nets.loss, settings, seed,
+                                                          progress, cancel))
 
 
 def parameters(nets: InversionNetworks, s: TuningSettings) -> int:
