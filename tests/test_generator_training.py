@@ -155,3 +155,19 @@ def test_two_gloo_processes_keep_every_network_in_step(tmp_path):
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     for key in ranks[0]:
         torch.testing.assert_close(ranks[1][key], ranks[0][key], rtol=0, atol=0, msg=key)
+
+
+def test_init_from_a_run_folder_starts_from_its_ema_generator_and_discriminator(tmp_path):
+    from train.checkpoint import save_state
+    from train.generator import GanTraining, parse_args
+
+    first = GanTraining(parse_args(["--run-dir", str(tmp_path / "first")]), torch.device("cpu"))
+    first.step(torch.rand(16, 3, 64, 64) * 2 - 1, 1)
+    save_state(tmp_path / "first", first.modules, first.opts, {"step": 1, "kimg": 0.016, "seconds": 1.0})
+    second = GanTraining(parse_args(["--run-dir", str(tmp_path / "second"), "--init-from", str(tmp_path / "first"),
+                                     "--lr", "0.001"]), torch.device("cpu"))
+    for name, source in (("G", first.G_ema), ("G_ema", first.G_ema), ("D", first.D)):
+        for a, b in zip(source.state_dict().values(), second.modules[name].state_dict().values()):
+            torch.testing.assert_close(a, b)
+    assert second.opts["G"].param_groups[0]["lr"] == 0.001  # fresh optimisers at the new rate
+    assert not second.opts["G"].state

@@ -31,11 +31,11 @@ from .augment import _translation
 from .export import save_network
 from .recipe import Distributed, add_training_flags, export_folder, run_steps, setup_distributed
 
-def jitter(x: torch.Tensor, generator: torch.Generator, blur_prob: float = 0.5) -> torch.Tensor:
-    """Translation (±4 px, white), light noise, and a mild blur on a `blur_prob` share of the batch;
-    x [B, 3, H, W] on the CPU, every draw from `generator`."""
+def jitter(x: torch.Tensor, generator: torch.Generator, blur_prob: float = 0.5, noise: float = 0.03) -> torch.Tensor:
+    """Translation (±4 px, white), Gaussian noise of a std drawn in [0, `noise`), and a mild blur on a
+    `blur_prob` share of the batch; x [B, 3, H, W] on the CPU, every draw from `generator`."""
     x = _translation(x, generator, ratio=4 / 64)
-    strength = 0.03 * torch.rand(x.shape[0], 1, 1, 1, generator=generator)  # [B, 1, 1, 1]
+    strength = noise * torch.rand(x.shape[0], 1, 1, 1, generator=generator)  # [B, 1, 1, 1]
     x = x + strength * torch.empty_like(x).normal_(generator=generator)  # torch.randn_like's draws, from generator
     k = torch.tensor([1.0, 2.0, 1.0])
     k = (k[:, None] * k[None, :] / 16).expand(3, 1, 3, 3)

@@ -19,7 +19,7 @@ Options compared by `bench.generator_recipes` (README, "Generator recipes"):
 Progress goes to stdout and <run-dir>/log.txt; the state is saved every --ckpt-every steps.
 Every draw of a step (z, style mixing, noise, augmentation, the reals' indices) comes from the run's
 own generator on the training device (`GanTraining.rng`), seeded per process and reseeded by step
-on resuming; the initial networks come from --seed (+ rank) through `seeded_initialisation`.
+on resuming; the initial networks come from --seed, the same in every process, through `seeded_initialisation`.
 """
 from __future__ import annotations
 
@@ -269,7 +269,7 @@ def train(args: argparse.Namespace) -> None:
     rank, world, device = ddp.rank, ddp.world, ddp.device
     data = load_emojibench()
     reals = data.tensor(data.google[data.indices("train")]).to(device)  # [N, 3, 64, 64]
-    with seeded_initialisation(args.seed + rank):
+    with seeded_initialisation(args.seed):  # the same initial networks in every process
         run = GanTraining(args, device, world)
     meta = load_state(args.run_dir, run.modules, run.opts) or {
         "step": 0, "kimg": 0.0, "seconds": 0.0, "args": {k: str(v) for k, v in vars(args).items()}}
