@@ -22,12 +22,17 @@ supersampled and box-filtered down.
 Landmarks come from MTCNN (Zhang et al. 2016), whose networks and weights ship inside the
 facenet-pytorch wheel (MIT); README "Face alignment" says why it was chosen over dlib.
 
+`prepare_input(source, resolution, alignment)` is the use case the app and the pipelines share: an
+upload as the zoo's networks take it (aligned by the zoo's rule in `ALIGNERS`, or centre-cropped as
+it is), with what paste-back needs (`PreparedImage.paste_back`).
+
 Coordinates: (x, y) in pixels, continuous, the photo's top-left corner at (0, 0), so pixel
 (i, j) covers [i, i+1) × [j, j+1). An alignment is the affine map crop → photo.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -36,9 +41,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .images import ImageSource, image_to_tensor, load_image
+
 TOO_SMALL = 0.25  # a crop side under this fraction of the zoo's resolution is refused
 DETECT_MAX_SIDE = 1024  # the detector sees the photo shrunk to at most this side
 MIN_SCORE = 0.9
+
+
+class NoUsableFace(ValueError):
+    """Alignment found no face, or only one too small for the zoo's resolution."""
 
 
 @dataclass(frozen=True)
@@ -246,19 +257,19 @@ def _refine_points(img: Tensor, box: np.ndarray, shift: float = 0.03) -> Tensor:
 def align_face(photo: Tensor, resolution: int, face: Face | None = None) -> Alignment:
     """The FFHQ crop of the largest face in photo [3, H, W] in [-1, 1] at resolution.
 
-    ValueError: no face; the face's crop side under a quarter of the resolution."""
+    NoUsableFace (a ValueError): no face; the face's crop side under a quarter of the resolution."""
     # 1. check input
     if photo.ndim != 3 or photo.shape[0] != 3:
         raise ValueError(f"expected an RGB image tensor [3, H, W], got {tuple(photo.shape)}")
     # 2. landmarks
     faces = [face] if face is not None else detect_faces(photo)
     if not faces:
-        raise ValueError("no face found in the image: upload a photo with a clearly visible, roughly frontal face")
+        raise NoUsableFace("no face found in the image: upload a photo with a clearly visible, roughly frontal face")
     # 3. the crop square, and whether the face is big enough for it
     quad = ffhq_quad(faces[0].points)
     side = (quad[3] - quad[0]).norm().item()
     if side < TOO_SMALL * resolution:
-        raise ValueError(f"the face is too small: its crop is {side:.0f} px across, under a quarter of this "
+        raise NoUsableFace(f"the face is too small: its crop is {side:.0f} px across, under a quarter of this "
                          f"model's {resolution} px; use a larger or closer photo of the face")
     # 4. crop
     crop = crop_ffhq(photo, quad, resolution).clamp(-1, 1)
@@ -299,3 +310,49 @@ def paste_back(photo: Tensor, crop: Tensor, crop_to_photo: Tensor, feather: floa
     out = photo.clone().float()
     out[:, y0:y1, x0:x1] = out[:, y0:y1, x0:x1] * (1 - alpha) + warped[:3] * alpha
     return out
+
+
+# ---- the use case: an upload as a zoo takes it -----------------------------------------------
+ALIGNERS: dict[str, Callable[[Tensor, int], Alignment]] = {"ffhq": align_face}
+"""A zoo manifest's "aligned" value -> how an upload [3, H, W] is cut to the zoo's resolution."""
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An upload as the zoo's networks take it; an aligned one keeps the photo and the map back into it."""
+
+    target: Tensor  # [1, 3, R, R] in [-1, 1]: what the methods invert
+    alignment: Alignment | None = None
+    photo: Tensor | None = None  # [3, H, W] in [-1, 1]: the upload at its own size (aligned uploads only)
+
+    @property
+    def note(self) -> str:
+        """What a person should know about the alignment ("" when there is nothing to say)."""
+        return self.alignment.note if self.alignment is not None else ""
+
+    def paste_back(self, image: Tensor, feather: float = 0.1) -> Tensor:
+        """An image of the aligned crop (an inversion or an edit, [1, 3, R, R] or [3, R, R]) warped back
+        into the photo with a feathered mask.  -> [3, H, W] in [-1, 1]"""
+        if self.alignment is None or self.photo is None:
+            raise ValueError("only an aligned upload can be pasted back into its photo")
+        crop = image[0] if image.ndim == 4 else image
+        size = self.target.shape[-1]
+        if crop.shape != (3, size, size):
+            raise ValueError(f"expected an image of the aligned crop [3, {size}, {size}], got {list(crop.shape)}")
+        return paste_back(self.photo, crop.detach().float().cpu(), self.alignment.crop_to_photo, feather)
+
+
+def prepare_input(source: ImageSource, resolution: int, alignment: str | None = None) -> PreparedImage:
+    """A user image at a zoo's resolution: aligned by `ALIGNERS[alignment]`, or (None) centre-cropped
+    and resized as pipelines.images.prepare_image does.  ValueError for a bad image or an unknown
+    alignment; NoUsableFace (a ValueError) when alignment finds no face big enough."""
+    # 1. check inputs, read the image
+    if alignment is not None and alignment not in ALIGNERS:
+        raise ValueError(f"unknown alignment '{alignment}' (known: {', '.join(sorted(ALIGNERS))})")
+    img = load_image(source)
+    if alignment is None:
+        return PreparedImage(image_to_tensor(img, resolution))
+    # 2. the photo at its own size, 3. the crop the zoo's rule cuts from it
+    photo = torch.from_numpy(np.asarray(img, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1).contiguous()
+    aligned = ALIGNERS[alignment](photo, resolution)
+    return PreparedImage(aligned.crop[None], aligned, photo)

@@ -29,13 +29,14 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from .align import ALIGNERS
 from .directions import DirectionSet
 from .slots import ClipModel, Identity, Parsing, Perceptual
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 ZOOS_DIR = ASSETS / "zoos"
 PROBE_TIMEOUT_S = 1.5
-ALIGNMENTS = {"ffhq"}  # how a zoo's training images were cut from photos; uploads are cut alike (pipelines.align)
+ALIGNMENTS = set(ALIGNERS)  # how a zoo's training images were cut from photos; uploads are cut alike
 
 
 class SlotUnavailable(RuntimeError):

@@ -176,3 +176,30 @@ def test_small_face_is_refused_and_of_several_faces_the_largest_is_aligned(share
     al = align.align_face(pil_to_tensor(group), R)
     assert al.faces_found == 2 and "largest" in al.note
     assert al.quad.mean(0)[0] > 520  # the big face on the right
+
+
+# ---- the use case: prepare_input ------------------------------------------------------------
+def test_prepare_input_without_alignment_is_prepare_image_and_cannot_paste_back(tmp_path):
+    from pipelines.images import prepare_image
+
+    Image.new("RGB", (90, 60), (200, 80, 40)).save(tmp_path / "in.png")
+    prepared = align.prepare_input(tmp_path / "in.png", 32)
+    assert torch.equal(prepared.target, prepare_image(tmp_path / "in.png", 32)) and prepared.note == ""
+    with pytest.raises(ValueError, match="only an aligned upload"):
+        prepared.paste_back(prepared.target)
+    with pytest.raises(ValueError, match="unknown alignment 'celeba'"):
+        align.prepare_input(tmp_path / "in.png", 32, "celeba")
+    with pytest.raises(align.NoUsableFace, match="no face"):  # a ValueError the app words for the visitor
+        align.prepare_input(tmp_path / "in.png", 32, "ffhq")
+
+
+def test_prepared_image_pastes_an_image_of_its_crop_back_into_its_photo():
+    photo = torch.zeros(3, 300, 400)
+    quad = align.ffhq_quad(_upright_points(eye_c=(200.0, 130.0), eyes=60.0, mouth=70.0))
+    face = align.Face((0.0, 0.0, 1.0, 1.0), 1.0, _upright_points(eye_c=(200.0, 130.0), eyes=60.0, mouth=70.0))
+    alignment = align.Alignment(torch.zeros(3, 64, 64), align.quad_to_affine(quad, 64), quad, face, 1, "")
+    prepared = align.PreparedImage(alignment.crop[None], alignment, photo)
+    out = prepared.paste_back(torch.ones(1, 3, 64, 64))
+    assert out.shape == photo.shape and torch.equal(out, align.paste_back(photo, torch.ones(3, 64, 64), alignment.crop_to_photo))
+    with pytest.raises(ValueError, match="aligned crop"):
+        prepared.paste_back(torch.ones(1, 3, 32, 32))

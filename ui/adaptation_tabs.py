@@ -14,12 +14,13 @@ from pipelines.adapt_oneshot import OneShotSettings, adapt_from_reference
 from pipelines.adapt_text import TextAdaptSettings, adapt_text
 from pipelines.clip_loss import clip_towers
 from pipelines.domain import AdaptedDomain
-from pipelines.images import prepare_image, tensor_to_pil
+from pipelines.images import tensor_to_pil
 from pipelines.inversion import (DOMAIN_CODE_METHODS, DOMAIN_CODE_SETTINGS, InversionNetworks, InversionSettings,
                                  invert_for_domain)
 
 from .controls import slider
 from .examples import example_images
+from .faces import align_option, prepare_upload
 from .jobs import Tracker, stop_button, stoppable
 from .serving import FAST, LANED, adaptation_seconds, gpu, inversion_seconds
 from .session import Session, user_errors
@@ -78,6 +79,7 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
         with gr.Row():
             with gr.Column():
                 image = image_upload("Your image")
+                align = align_option(session)
                 domain_file = gr.File(label="Domain file (optional: default is the one just trained)",
                                       file_types=[".safetensors"])
                 go = gr.Button("Render in domain")
@@ -85,16 +87,18 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
                 pair = gr.ImageSlider(label="Inverted vs. in the adapted domain", format="png", type="pil")
                 preview = gr.Gallery(label="The domain on the preview seeds", columns=len(PREVIEW_SEEDS), format="png")
 
-    go.click(render_handler(session), [image, domain_file, state], [pair, preview], api_name=f"render_{name}_domain",
+    go.click(render_handler(session), [image, domain_file, state, align], [pair, preview],
+             api_name=f"render_{name}_domain",
              **FAST)
 
 
 def render_handler(session: Session) -> Callable:
     """The /render_*_domain endpoints; their parameter names are the API's (the last domain is the tab's state)."""
 
-    @gpu(lambda image, domain_file, last_domain, progress=None:
+    @gpu(lambda image, domain_file, last_domain, align_face=False, progress=None:
          max(inversion_seconds([m], InversionSettings(DOMAIN_CODE_SETTINGS)) for m in DOMAIN_CODE_METHODS))
-    def render_in_domain(image: str | None, domain_file: str | None, last_domain: str | None, progress=gr.Progress()):
+    def render_in_domain(image: str | None, domain_file: str | None, last_domain: str | None, align_face: bool = False,
+                         progress=gr.Progress()):
         refuse_bad((image_check(required=False), image))
         source = domain_file or last_domain
         if not source:
@@ -106,8 +110,9 @@ def render_handler(session: Session) -> Callable:
             if not image:
                 return None, grid
             nets = InversionNetworks.build(session.load, session.zoo.available)
-            target = prepare_image(image, g.size)
-            result = invert_for_domain(nets, target, Tracker(progress))
+            track = Tracker(progress)
+            target = prepare_upload(session, image, bool(align_face), g.size, track).target
+            result = invert_for_domain(nets, target, track)
             with torch.no_grad():
                 adapted = domain.render(g, result.ws, residuals=result.residuals)
         return (tensor_to_pil(result.image), tensor_to_pil(adapted)), grid
@@ -167,17 +172,17 @@ def oneshot_handler(session: Session) -> Callable:
     """The /adapt_oneshot endpoint; its parameter names are the API's."""
 
     @stoppable("adapt_oneshot")
-    @gpu(lambda reference_image, method, init_from_inversion, iterations, seed, learning_rate, progress=None, **_:
-         adaptation_seconds(iterations))
+    @gpu(lambda reference_image, method, init_from_inversion, iterations, seed, learning_rate, align_face=False,
+         progress=None, **_: adaptation_seconds(iterations))
     def adapt_to_reference(reference_image: str, method: str, init_from_inversion: bool, iterations: int, seed: int,
-                           learning_rate: float, progress=gr.Progress(), *, cancel):
+                           learning_rate: float, align_face: bool = False, progress=gr.Progress(), *, cancel):
         refuse_bad((image_check(), reference_image))
         nets = InversionNetworks.build(session.load, session.zoo.available)
         g, judge = nets.generator, session.load("perceptual")
         settings = OneShotSettings(method=method, iterations=int(iterations), lr=float(learning_rate), seed=int(seed))
         track = Tracker(progress)
+        ref = prepare_upload(session, reference_image, bool(align_face), g.size, track).target
         with user_errors(), session.lane.enter(cancel, track) as entered:
-            ref = prepare_image(reference_image, g.size)
             domain = adapt_from_reference(nets, judge, ref, settings, bool(init_from_inversion), track, cancel,
                                           zoo=session.zoo.name) if entered else None
         return _results(g, domain, track)
@@ -211,6 +216,7 @@ def build_oneshot(session: Session) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             reference = image_upload("Reference image (the target style)", elem_id="oneshot-image")
+            align = align_option(session, elem_id="oneshot-align")
             has_inverter = session.zoo.available("refinestyle_2s")
             init = gr.Checkbox(value=has_inverter, interactive=has_inverter,
                                label="Start the tokens from the two-stage inversion of the reference"
@@ -222,6 +228,6 @@ def build_oneshot(session: Session) -> None:
     refs = example_images("twitter_1f600", session.zoo.name)
     if refs:
         gr.Examples([[r] for r in refs], [reference], label="Reference example (Twemoji)")
-    run.click(oneshot_handler(session), [reference, method, init, iterations, seed, lr],
+    run.click(oneshot_handler(session), [reference, method, init, iterations, seed, lr, align],
               [grid, info, download, state], api_name="adapt_oneshot", show_progress_on=[grid], **LANED)
     _render_section(session, state, "oneshot")

@@ -7,13 +7,14 @@ from pathlib import Path
 import gradio as gr
 
 from pipelines.editing import SWEEP, EditSettings, edit
-from pipelines.images import prepare_image, tensor_to_pil
+from pipelines.images import tensor_to_pil
 from pipelines.inversion import InversionCache
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.tuning import TuningSettings
 
 from .controls import NARROW, WIDE, slider
 from .examples import example_images, run_on_select
+from .faces import align_option, input_caption, paste_outputs, pasted, prepare_upload
 from .jobs import Tracker, stop_button, stoppable
 from .methods import (checked_networks, default_methods, is_per_image, label, method_choices, missing_methods,
                       request_settings, unavailable_note)
@@ -60,11 +61,11 @@ def edit_handler(session: Session, directions, cache: InversionCache) -> Callabl
 
     @stoppable("editing")
     @gpu(lambda image, methods, family, direction, strength, first_layer, last_layer, w_steps, residual_steps,
-         tuning_steps, progress=None, **_:
+         tuning_steps, align_face=False, progress=None, **_:
          inversion_seconds(methods, request_settings(w_steps, residual_steps, tuning_steps)) + 2 * len(methods or []))
     def edit_image(image: str, methods: list[str], family: str, direction: str, strength: float, first_layer: int,
-                   last_layer: int, w_steps: int, residual_steps: int, tuning_steps: int, progress=gr.Progress(), *,
-                   cancel):
+                   last_layer: int, w_steps: int, residual_steps: int, tuning_steps: int, align_face: bool = False,
+                   progress=gr.Progress(), *, cancel):
         refuse_bad((image_check(), image), (nonempty("Pick a direction."), direction))
         if directions is None:
             raise gr.Error("This zoo has no editing directions.")
@@ -76,15 +77,16 @@ def edit_handler(session: Session, directions, cache: InversionCache) -> Callabl
                                 int(first_layer), int(last_layer),
                                 inversion=request_settings(w_steps, residual_steps, tuning_steps))
         track = Tracker(progress)
+        prepared = prepare_upload(session, image, bool(align_face), nets.generator.size, track)
+        target = prepared.target
         with user_errors():
-            target = prepare_image(image, nets.generator.size)
             if any(is_per_image(m) for m in methods):
                 with session.lane.enter(cancel, track) as entered:
                     edits = edit(nets, target, directions, settings, progress=track, cancel=cancel,
                                  cache=cache) if entered else []
             else:
                 edits = edit(nets, target, directions, settings, progress=track, cancel=cancel, cache=cache)
-        shots, strip, rows = [(tensor_to_pil(target), "input")], [], []
+        shots, strip, rows = [(tensor_to_pil(target), input_caption(prepared))], [], []
         for e in edits:
             shown = label(e.inversion.method)
             shots.append((tensor_to_pil(e.image), shown))
@@ -92,8 +94,9 @@ def edit_handler(session: Session, directions, cache: InversionCache) -> Callabl
             rows.append([shown, round(e.metrics["id_to_input"], 4), round(e.metrics["id_kept"], 4),
                          round(e.seconds, 3)])
         if cancel():
-            return shots, strip, rows, track.stopped(), None, None
+            return shots, strip, rows, track.stopped(), None, None, [], None
         settings_shown = {"zoo": session.zoo.name, "device": session.device, "image": Path(image).name,
+                          "aligned": "yes" if prepared.alignment is not None else "no",
                           "methods": ", ".join(methods), "edit": f"{family} {direction} {strength:+g}σ",
                           "GANSpace layers": f"{first_layer}..{last_layer}", "W+ steps": w_steps,
                           "residual steps": residual_steps, "tuning steps": tuning_steps,
@@ -101,7 +104,8 @@ def edit_handler(session: Session, directions, cache: InversionCache) -> Callabl
         sweeps = [strip[k:k + len(settings.sweep)] for k in range(0, len(strip), len(settings.sweep))]
         sheet, metrics = write_sheet("Editing", [shots, *sweeps], IDENTITY_HEADERS, rows, settings_shown,
                                      columns=len(settings.sweep))
-        return shots, strip, rows, "", sheet, metrics
+        in_photo, in_photo_png = pasted(prepared, [(e.image, label(e.inversion.method)) for e in edits])
+        return shots, strip, rows, prepared.note, sheet, metrics, in_photo, in_photo_png
 
     return edit_image
 
@@ -115,6 +119,7 @@ def build(session: Session) -> None:
             if directions is None:
                 gr.Markdown("This zoo ships no editing directions yet (`python -m train.directions`).")
             image = image_upload("Image to edit", elem_id="editing-image", height=260)
+            align = align_option(session, elem_id="editing-align")
             missing = missing_methods(session)
             methods = gr.CheckboxGroup(method_choices(session), value=default_methods(missing), label="Methods")
             unavailable_note(missing)
@@ -145,6 +150,7 @@ def build(session: Session) -> None:
                 sheet = gr.DownloadButton("Comparison sheet (PNG)", elem_id="editing-sheet")
                 metrics_json = gr.DownloadButton("Metrics (JSON)", elem_id="editing-json")
                 gr.DeepLinkButton()
+            in_photo, in_photo_png = paste_outputs(session, "editing")
 
     def on_family(chosen: str):
         choices = direction_choices(directions, FAMILY_LABELS[chosen])
@@ -153,8 +159,9 @@ def build(session: Session) -> None:
 
     family.change(on_family, family, [direction, layers], api_name=False, queue=False)
     on_edit = edit_handler(session, directions, InversionCache())
-    inputs = [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps, tune_steps]
-    outputs = [gallery, sweep, table, status, sheet, metrics_json]
+    inputs = [image, methods, family, direction, strength, first_layer, last_layer, w_steps, r_steps, tune_steps,
+              align]
+    outputs = [gallery, sweep, table, status, sheet, metrics_json, in_photo, in_photo_png]
     events = dict(show_progress_on=[gallery], **LANED)
     paths = example_images("google_", session.zoo.name) if first else []
     if paths:

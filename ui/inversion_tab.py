@@ -10,13 +10,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.images import prepare_image, tensor_to_pil
+from pipelines.images import tensor_to_pil
 from pipelines.inversion import invert
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.tuning import TuningSettings
 
 from .controls import NARROW, WIDE, slider
 from .examples import example_images, run_on_select
+from .faces import align_option, input_caption, paste_outputs, pasted, prepare_upload
 from .jobs import Tracker, stop_button, stoppable
 from .methods import (checked_networks, default_methods, is_per_image, label, method_choices, missing_methods,
                       request_settings, unavailable_note)
@@ -35,34 +36,37 @@ def invert_handler(session: Session) -> Callable:
     """The /invert endpoint; its parameter names are the API's."""
 
     @stoppable("inversion")
-    @gpu(lambda image, methods, w_steps, residual_steps, rank, tuning_steps, seed, progress=None, **_:
-         inversion_seconds(methods, request_settings(w_steps, residual_steps, tuning_steps, rank)))
+    @gpu(lambda image, methods, w_steps, residual_steps, rank, tuning_steps, seed, align_face=False, progress=None,
+         **_: inversion_seconds(methods, request_settings(w_steps, residual_steps, tuning_steps, rank)))
     def invert_image(image: str, methods: list[str], w_steps: int, residual_steps: int, rank: int, tuning_steps: int,
-                     seed: int, progress=gr.Progress(), *, cancel):
+                     seed: int, align_face: bool = False, progress=gr.Progress(), *, cancel):
         refuse_bad((image_check(), image))
         nets = checked_networks(session, image, methods)
         settings = request_settings(w_steps, residual_steps, tuning_steps, rank)
         track = Tracker(progress)
         encoders, per_image = [m for m in methods if not is_per_image(m)], [m for m in methods if is_per_image(m)]
+        prepared = prepare_upload(session, image, bool(align_face), nets.generator.size, track)
+        target = prepared.target
         with user_errors():
-            target = prepare_image(image, nets.generator.size)
             results = invert(nets, target, encoders, settings, int(seed), track, cancel) if encoders else []
             if per_image and not cancel():
                 with session.lane.enter(cancel, track) as entered:
                     if entered:
                         results += invert(nets, target, per_image, settings, int(seed), track, cancel)
         source = tensor_to_pil(target)
-        shots = [(source, "input")] + [(tensor_to_pil(r.image), label(r.method)) for r in results]
+        shots = [(source, input_caption(prepared))] + [(tensor_to_pil(r.image), label(r.method)) for r in results]
         rows = [[label(r.method), *(round(r.metrics[k], 4) for k in ("mse", "ssim", "perceptual", "id")),
                  round(r.seconds, 2)] for r in results]
         pair = (source, shots[1][0]) if results else None
         if cancel():
-            return shots, pair, rows, track.stopped(), None, None
+            return shots, pair, rows, track.stopped(), None, None, [], None
         settings_shown = {"zoo": session.zoo.name, "device": session.device, "image": Path(image).name,
+                          "aligned": "yes" if prepared.alignment is not None else "no",
                           "methods": ", ".join(methods), "W+ steps": w_steps, "residual steps": residual_steps,
                           "rank": rank, "tuning steps": tuning_steps, "seed": seed}
         sheet, metrics = write_sheet("Inversion", [shots], METRIC_HEADERS, rows, settings_shown)
-        return shots, pair, rows, "", sheet, metrics
+        in_photo, in_photo_png = pasted(prepared, [(r.image, label(r.method)) for r in results])
+        return shots, pair, rows, prepared.note, sheet, metrics, in_photo, in_photo_png
 
     return invert_image
 
@@ -72,6 +76,7 @@ def build(session: Session) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=NARROW):
             image = image_upload("Image to invert", elem_id="inversion-image", height=260)
+            align = align_option(session, elem_id="inversion-align")
             missing = missing_methods(session)
             methods = gr.CheckboxGroup(method_choices(session), value=default_methods(missing), label="Methods")
             unavailable_note(missing)
@@ -95,10 +100,11 @@ def build(session: Session) -> None:
                 sheet = gr.DownloadButton("Comparison sheet (PNG)", elem_id="inversion-sheet")
                 metrics_json = gr.DownloadButton("Metrics (JSON)", elem_id="inversion-json")
                 gr.DeepLinkButton()
+            in_photo, in_photo_png = paste_outputs(session, "inversion")
 
     on_invert = invert_handler(session)
-    inputs = [image, methods, w_steps, r_steps, rank, tune_steps, seed]
-    outputs = [gallery, compare, table, status, sheet, metrics_json]
+    inputs = [image, methods, w_steps, r_steps, rank, tune_steps, seed, align]
+    outputs = [gallery, compare, table, status, sheet, metrics_json, in_photo, in_photo_png]
     events = dict(show_progress_on=[gallery], **LANED)
     paths = example_images("google_", session.zoo.name) + example_images("twitter_1f9", session.zoo.name)
     if paths:

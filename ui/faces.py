@@ -1,0 +1,77 @@
+"""Face alignment at the app's edge, shared by the tabs that take a photo: the "Align face" option,
+the upload prepared as the zoo's networks take it, and the paste-back outputs.
+
+A zoo whose manifest names an alignment (ffhq: `"aligned": "ffhq"`) shows the option, ticked; emoji64
+names none and hides it (its images are taken as they are). The work is pipelines/align.py's
+(`prepare_input`, `PreparedImage.paste_back`); this module only turns it into components and messages.
+"""
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+
+import gradio as gr
+from torch import Tensor
+
+from pipelines.align import NoUsableFace, PreparedImage, prepare_input
+from pipelines.images import tensor_to_pil
+
+from .session import Session
+
+PASTE_DIR = Path(tempfile.gettempdir()) / "refinestyle-pasted"
+ALIGN_LABEL = "Align the face"
+ALIGN_INFO = ("Cut the face from the photo the way the model's training photos were cut (FFHQ: from the eyes "
+              "and the mouth corners); the results can then be pasted back into your photo.")
+
+
+def aligns(session: Session) -> bool:
+    return session.zoo.aligned is not None
+
+
+def align_option(session: Session, **kwargs) -> gr.Checkbox:
+    """The option, ticked and shown on a zoo that aligns its uploads; hidden and off elsewhere."""
+    return gr.Checkbox(value=aligns(session), visible=aligns(session), label=ALIGN_LABEL, info=ALIGN_INFO, **kwargs)
+
+
+def prepare_upload(session: Session, path: str, align: bool, resolution: int, progress=None) -> PreparedImage:
+    """The upload at the zoo's resolution, aligned when asked (gr.Error for a bad image, no face, a face
+    too small, or alignment asked of a zoo that takes images as they are)."""
+    if align and not aligns(session):
+        raise gr.Error(f"The {session.zoo.name} zoo takes images as they are (its manifest names no alignment); "
+                       f"untick '{ALIGN_LABEL}'.")
+    if align and progress is not None:
+        progress(0.0, "aligning the face")
+    try:
+        return prepare_input(path, resolution, session.zoo.aligned if align else None)
+    except NoUsableFace as err:
+        raise gr.Error(f"{err}; or untick '{ALIGN_LABEL}' to take the image as it is.") from None
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+
+
+def input_caption(prepared: PreparedImage) -> str:
+    return "input (aligned)" if prepared.alignment is not None else "input"
+
+
+def paste_outputs(session: Session, name: str) -> tuple[gr.Gallery, gr.DownloadButton]:
+    """Where pasted-back photos show: a gallery (one per method) and the first one's PNG download;
+    hidden on a zoo that does not align."""
+    shown = aligns(session)
+    gallery = gr.Gallery(label="Pasted back into your photo", columns=2, format="png", height="auto",
+                         visible=shown, elem_id=f"{name}-pasted")
+    download = gr.DownloadButton("Pasted-back photo (PNG, first method)", visible=shown,
+                                 elem_id=f"{name}-pasted-png")
+    return gallery, download
+
+
+def pasted(prepared: PreparedImage, images: list[tuple[Tensor, str]]) -> tuple[list, str | None]:
+    """Each (crop image [1, 3, R, R], caption) pasted back into the photo, and the first as a PNG file;
+    ([], None) for an upload that was not aligned."""
+    if prepared.alignment is None or not images:
+        return [], None
+    shots = [(tensor_to_pil(prepared.paste_back(image)), caption) for image, caption in images]
+    PASTE_DIR.mkdir(parents=True, exist_ok=True)
+    path = PASTE_DIR / f"pasted-{uuid.uuid4().hex[:8]}.png"
+    shots[0][0].save(path)
+    return shots, str(path)
