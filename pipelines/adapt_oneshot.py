@@ -41,7 +41,7 @@ Features = Callable[[Tensor], list[Tensor]]
 @dataclass
 class OneShotSettings:
     method: str = "tokens"  # tokens | full
-    iterations: int = field(default=300, metadata=control(10, 1000, 10, "Iterations"))
+    iterations: int = field(default=300, metadata=control(1, 1000, 1, "Iterations"))
     batch: int = 2
     # bench.adaptation's validation pick for tokens and full fine-tuning from scratch (3e-4 for tokens
     # initialised from the inversion)

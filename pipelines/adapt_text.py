@@ -30,7 +30,7 @@ class TextAdaptSettings:
     source: str = "google style emoji"
     target: str = "twitter style emoji"
     method: str = "tokens"  # tokens | full
-    iterations: int = field(default=300, metadata=control(10, 1000, 10, "Iterations"))
+    iterations: int = field(default=300, metadata=control(1, 1000, 1, "Iterations"))
     batch: int = 2
     lr: float = 1e-3
     rank: int = 16
