@@ -7,10 +7,11 @@ each call's seconds and the server's resident memory -> bench/results/app1024.js
 The zoo is assets/zoos/ffhq.json with every Hub file replaced by a local file of the same format: the
 rosinality config-f generator (.pt), e4e's checkpoint (`state_dict` with the IR-SE50 encoder, `latent_avg`),
 ArcFace IR-SE50 (model_ir_se50.pth), the face-parsing BiSeNet (79999_iter.pth), open_clip ViT-B/32 and
-ViT-B/16 (open_clip_model.safetensors), e4e's InterFaceGAN and GANSpace files, and, for LPIPS, torchvision's
-AlexNet file. Everything loads through the zoo's converters, as the Hub files would. The slots without a
-public checkpoint (RefineStyle encoders, GradStyle) stay empty, as in the real manifest. The zoo is built in
-a child process, so the server's peak memory is the app's own. tests/test_app_ffhq1024.py runs `drive`.
+ViT-B/16 (open_clip_model.safetensors), e4e's InterFaceGAN and GANSpace files, and, for LPIPS-VGG, timm's
+VGG16 model.safetensors (timm/vgg16.tv_in1k's layout, classifier included). Everything loads through the
+zoo's converters, as the Hub files would. The slots without a public checkpoint (RefineStyle encoders,
+GradStyle) stay empty, as in the real manifest. The zoo is built in a child process, so the server's peak
+memory is the app's own. tests/test_app_ffhq1024.py runs `drive`.
 """
 from __future__ import annotations
 
@@ -74,13 +75,33 @@ def _rosinality_generator(seed: int) -> dict:
     return sd
 
 
+def _timm_vgg16(seed: int) -> dict:
+    """A full-size state dict in the layout of timm/vgg16.tv_in1k's model.safetensors, initialised as
+    torchvision initialises VGG (He-normal convs, N(0, 0.01) classifier, zero biases)."""
+    import math
+
+    import torch
+
+    from pipelines.converters import timm_vgg16_layout
+
+    gen = torch.Generator().manual_seed(seed)
+    sd = {}
+    for key, shape in timm_vgg16_layout().items():
+        if key.endswith(".bias"):
+            sd[key] = torch.zeros(shape)
+        elif key.startswith("features."):
+            sd[key] = torch.randn(shape, generator=gen) * math.sqrt(2 / (shape[0] * shape[2] * shape[3]))
+        else:
+            sd[key] = torch.randn(shape, generator=gen) * 0.01
+    return sd
+
+
 def build_zoo(root: Path, seed: int = 0) -> Path:
     """Write the random networks in their official file formats under root/zoo/<name>/ and the manifest
     root/zoos/<name>.json (the ffhq manifest, local files with their sha256).  -> the manifest"""
     import open_clip
     import torch
     from safetensors.torch import save_file
-    from torchvision.models import alexnet
 
     from nets.bisenet import BiSeNet
     from nets.e4e import E4E_FFHQ, E4EEncoder
@@ -109,7 +130,7 @@ def build_zoo(root: Path, seed: int = 0) -> Path:
     files["e4e"] = [saved("e4e_ffhq_encode.pt", {"state_dict": encoder, "latent_avg": w_avg.expand(18, -1).clone(),
                                                   "opts": {}})]
     del encoder
-    files["perceptual"] = [saved("alexnet-owt-7be5be79.pth", alexnet().state_dict())]
+    files["perceptual"] = [saved("model.safetensors", _timm_vgg16(seed), "vgg16_tv_in1k")]
     files["identity"] = [saved("model_ir_se50.pth", ArcFaceIRSE50().state_dict())]
     files["parsing"] = [saved("79999_iter.pth", BiSeNet().state_dict())]
     files["clip"] = [saved("open_clip_model.safetensors", open_clip.create_model(name).state_dict(), sub)

@@ -5,10 +5,10 @@ iteration, and the emoji64 generator's training throughput; writes bench/results
     python -m bench.gpu --device cpu --steps 1 2 --repeats 1    # a smoke run of the same code on CPU
 
 Timing needs no trained weight, so the networks are the official FFHQ layouts randomly
-initialised (config-f generator, e4e and ArcFace IR-SE50, BiSeNet, LPIPS on a random AlexNet,
-open_clip ViT-B/32 and ViT-B/16) and the RefineStyle encoders built for that generator: nothing
-is downloaded. Encoders are timed per image (median of --repeats after a warm-up); per-image
-methods and adaptation run at two step counts, and the difference gives seconds per step.
+initialised (config-f generator, e4e and ArcFace IR-SE50, BiSeNet, LPIPS on a random backbone of
+the ffhq manifest's net (VGG16), open_clip ViT-B/32 and ViT-B/16) and the RefineStyle encoders built
+for that generator: nothing is downloaded. Encoders are timed per image (median of --repeats after a
+warm-up); per-image methods and adaptation run at two step counts, and the difference gives seconds per step.
 Each case that fails is recorded with its error and the rest still run. GradStyle is not timed:
 the project has no configuration of it for the 1024 generator and IR-SE50 features yet.
 """
@@ -69,6 +69,7 @@ def build_networks(device: torch.device) -> InversionNetworks:
     from nets.bisenet import BiSeNet
     from nets.e4e import E4E_FFHQ, E4EEncoder
     from nets.judges import ArcFaceIRSE50, LpipsDistance
+    from pipelines.zoo import open_zoo
     from train.refinestyle import DEFAULT_LAYERS, build_encoder
 
     def ready(m: torch.nn.Module) -> torch.nn.Module:
@@ -76,7 +77,8 @@ def build_networks(device: torch.device) -> InversionNetworks:
 
     g = Generator(**FFHQ1024)
     one_stage, two_stage = build_encoder(g, 1, 16, DEFAULT_LAYERS), build_encoder(g, 2, 16, DEFAULT_LAYERS)
-    lpips, arcface = ready(LpipsDistance(pretrained_backbone=False)), ready(ArcFaceIRSE50())
+    net = open_zoo("ffhq").slots["perceptual"].options.get("net", "alex")  # the manifest only: nothing loads
+    lpips, arcface = ready(LpipsDistance(net, pretrained_backbone=False)), ready(ArcFaceIRSE50())
     return InversionNetworks(
         ready(g), ReconstructionLoss(lpips.perceptual_distance, arcface.identity), e4e=ready(E4EEncoder(**E4E_FFHQ)),
         refinestyle_1s=ready(one_stage), refinestyle_2s=ready(two_stage), parsing=ready(BiSeNet()).features)

@@ -1,10 +1,12 @@
 """The ffhq zoo's judges (DESIGN §2): LPIPS as the perceptual slot and ArcFace IR-SE50 as the identity
 slot, behind the interface EmojiNet gives emoji64 (`perceptual_distance`, `identity`).
 
-- LPIPS (Zhang et al. 2018) from the `lpips` package: its learned linear layers ship inside the
-  package; the AlexNet backbone comes from torchvision, or from a torchvision state dict handed to
-  `load_backbone`. Its per-layer features (`features`) make it the one-shot style judge
-  (pipelines/slots.StyleJudge) on ffhq, as EmojiNet's are on emoji64.
+- LPIPS (Zhang et al. 2018) from the `lpips` package: its learned linear layers (v0.1, for AlexNet
+  and VGG16) ship inside the package; the backbone comes from torchvision's download, or from a
+  classifier's `features.<i>.*` tensors handed to `load_backbone` (the ffhq zoo: VGG16 from timm's
+  Hub copy of torchvision's weights, pipelines/converters.load_lpips). Its per-layer features
+  (`features`) make it the one-shot style judge (pipelines/slots.StyleJudge) on ffhq, as EmojiNet's
+  are on emoji64.
 - ArcFace IR-SE50 (Deng et al. 2019) in the layout of `model_ir_se50.pth` (TreB1eN's InsightFace
   port, the file pSp and e4e use for their ID loss): the IR-SE body of nets/e4e.py, then
   BN-Dropout-Flatten-Linear(512·7·7 → 512)-BN. Like pSp's ID loss, the face is cropped from the
@@ -34,8 +36,10 @@ class LpipsDistance(nn.Module):
         return self.lpips(x, y, normalize=False).flatten()
 
     def features(self, x: Tensor) -> list[Tensor]:
-        """The quantities LPIPS compares: the backbone's ReLU outputs (AlexNet: five, strides 4 to 16)
-        after LPIPS's input scaling, each unit-normalised over channels at every pixel.
+        """The quantities LPIPS compares: the backbone's five ReLU outputs after LPIPS's input scaling,
+        each unit-normalised over channels at every pixel (AlexNet: relu1..relu5, 64-192-384-256-256
+        channels at strides 4 to 16; VGG16: relu1_2, relu2_2, relu3_3, relu4_3, relu5_3, 64-128-256-512-512
+        channels at strides 1 to 16).
         Images [B, 3, H, W] in [-1, 1] -> [B, C_k, H_k, W_k] per layer."""
         assert x.ndim == 4 and x.shape[1] == 3, f"expected [B, 3, H, W], got {list(x.shape)}"
         import lpips
@@ -43,8 +47,9 @@ class LpipsDistance(nn.Module):
         return [lpips.normalize_tensor(f) for f in self.lpips.net(self.lpips.scaling_layer(x))]
 
     def load_backbone(self, state: Mapping[str, Tensor]) -> None:
-        """Load a torchvision classifier's state dict (`features.N.*`, e.g. alexnet-owt-7be5be79.pth)
-        into LPIPS's backbone, whose slices keep torchvision's layer indices (`sliceK.N.*`)."""
+        """Load a classifier's backbone in torchvision's layout (`features.N.*`: alexnet-owt-7be5be79.pth,
+        vgg16-397923af.pth, or timm's VGG16, whose `features` keep torchvision's indices) into LPIPS's
+        backbone, whose slices keep torchvision's layer indices (`sliceK.N.*`); other keys are ignored."""
         own = self.lpips.net.state_dict()
         wanted = {k: "features." + k.split(".", 1)[1] for k in own}
         missing = sorted(v for v in wanted.values() if v not in state)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
@@ -214,22 +214,80 @@ def load_official_arcface(path: str | Path):
     return net
 
 
+VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+"""VGG16 (Simonyan & Zisserman, configuration D): a number is a 3×3 conv with that many channels and a
+ReLU, "M" a 2×2 max-pool; torchvision and timm both build `features` from this list."""
+
+
+def timm_vgg16_layout() -> dict[str, tuple[int, ...]]:
+    """Every tensor name and shape of timm's `vgg16` state dict, the layout of `timm/vgg16.tv_in1k`'s
+    model.safetensors: `features.<i>.weight|bias` with torchvision's indices, then timm's classifier
+    `pre_logits.fc1` (conv 7×7), `pre_logits.fc2` (conv 1×1) and `head.fc` (linear)."""
+    layout: dict[str, tuple[int, ...]] = {}
+    index, channels = 0, 3
+    for v in VGG16_CONFIG:
+        if v == "M":
+            index += 1
+            continue
+        layout[f"features.{index}.weight"], layout[f"features.{index}.bias"] = (v, channels, 3, 3), (v,)
+        index, channels = index + 2, v  # conv, ReLU
+    layout |= {"pre_logits.fc1.weight": (4096, 512, 7, 7), "pre_logits.fc1.bias": (4096,),
+               "pre_logits.fc2.weight": (4096, 4096, 1, 1), "pre_logits.fc2.bias": (4096,),
+               "head.fc.weight": (1000, 4096), "head.fc.bias": (1000,)}
+    return layout
+
+
+CLASSIFIER_HEADS = {"torchvision": ("classifier.",), "timm": ("pre_logits.", "head.")}
+"""A classifier file's keys outside its convolutional `features.<i>.*`, by layout: torchvision's
+`classifier.0/3/6` linear layers; timm's VGG `pre_logits.fc1` (conv 7×7), `pre_logits.fc2` (conv 1×1)
+and `head.fc` (the same three layers, renamed and reshaped by timm's `_filter_fn`)."""
+
+
+def classifier_backbone_keys(keys: Iterable[str]) -> list[str]:
+    """The backbone keys of a torchvision or timm classifier state dict, in torchvision's `features`
+    layout; ValueError for any other layout, naming the keys it does not know.
+
+    Mapping rule, timm's VGG16 (`timm/vgg16.tv_in1k`) -> torchvision's `vgg16().features`:
+    `features.<i>.weight|bias` is kept as it is, because timm builds VGG's `features` from the same
+    configuration list as torchvision (3×3 conv, ReLU in place, 'M' max-pool; no norm layer for
+    vgg16), so index i is the same layer: convs at 0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28.
+    timm's classifier (`pre_logits.fc1/fc2`, `head.fc` = torchvision's `classifier.0/3/6`) is not
+    part of the backbone and is dropped, as torchvision's `classifier.*` is: LPIPS reads
+    `features.0`..`features.28` only. AlexNet's torchvision file has the same split."""
+    keys = list(keys)
+    heads = tuple(p for prefixes in CLASSIFIER_HEADS.values() for p in prefixes)
+    unknown = sorted(k for k in keys if not k.startswith(("features.", *heads)))
+    if unknown:
+        raise ValueError(f"not a torchvision or timm classifier state dict: unexpected keys {unknown[:6]}")
+    return sorted(k for k in keys if k.startswith("features."))
+
+
+def read_classifier_backbone(path: str | Path) -> dict[str, Tensor]:
+    """The `features.<i>.*` tensors of a classifier file (torchvision's .pth, or a .safetensors in
+    torchvision's or timm's layout; see `classifier_backbone_keys`). A .safetensors file is read
+    tensor by tensor, so timm's VGG16 classifier (0.5 GB of its 0.55 GB) is never loaded."""
+    if Path(path).suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            return {k: fh.get_tensor(k) for k in classifier_backbone_keys(fh.keys())}
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: state[k] for k in classifier_backbone_keys(state)}
+
+
 def load_lpips(path: str | Path | None, net: str = "alex"):
-    """LPIPS with its linear layers from the `lpips` package and its backbone from `path`: torchvision's
-    classifier file (`alexnet-owt-7be5be79.pth` for "alex"; a .safetensors copy of it also loads).
-    Without a path the backbone is torchvision's own download.  -> nets.judges.LpipsDistance"""
+    """LPIPS with its linear layers from the `lpips` package (v0.1, alex and vgg ship in its wheel) and
+    its backbone from `path`, a classifier file read by `read_classifier_backbone`: for "vgg", timm's
+    `model.safetensors` of `timm/vgg16.tv_in1k` (torchvision's original ImageNet VGG16 weights) or
+    torchvision's `vgg16-397923af.pth`; for "alex", torchvision's `alexnet-owt-7be5be79.pth` (or a
+    .safetensors copy). Without a path the backbone is torchvision's own download.
+    -> nets.judges.LpipsDistance"""
     from nets.judges import LpipsDistance
 
     if path is None:
         return LpipsDistance(net)
     judge = LpipsDistance(net, pretrained_backbone=False)
-    if Path(path).suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    judge.load_backbone(state)
+    judge.load_backbone(read_classifier_backbone(path))
     return judge
 
 

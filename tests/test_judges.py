@@ -1,12 +1,15 @@
-"""The ffhq zoo's judges: ArcFace IR-SE50 in the layout of model_ir_se50.pth, the LPIPS wrapper and the
-BiSeNet face parser in the layout of 79999_iter.pth."""
+"""The ffhq zoo's judges: ArcFace IR-SE50 in the layout of model_ir_se50.pth, the LPIPS wrapper (AlexNet
+from torchvision's file, VGG16 from timm's) and the BiSeNet face parser in the layout of 79999_iter.pth."""
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 
 from nets.bisenet import BiSeNet
 from nets.judges import ArcFaceIRSE50, LpipsDistance
+from pipelines.converters import classifier_backbone_keys, timm_vgg16_layout
 from pipelines.zoo import LOADERS
 
 
@@ -55,6 +58,83 @@ def test_lpips_features_are_unit_per_pixel_and_its_backbone_loads_from_a_torchvi
     assert all(torch.allclose(f.norm(dim=1), torch.ones(1), atol=1e-4) for f in feats)
     with pytest.raises(ValueError, match="not a torchvision alex backbone"):
         judge.load_backbone({"features.0.weight": torch.zeros(1)})
+
+
+def _vgg16_backbone(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random VGG16 `features.<i>.*` tensors (He-initialised convs, so all five ReLU stages stay alive)."""
+    gen = torch.Generator().manual_seed(seed)
+    return {k: torch.randn(shape, generator=gen) * ((2 / math.prod(shape[1:])) ** 0.5 if len(shape) == 4 else 0.1)
+            for k, shape in timm_vgg16_layout().items() if k.startswith("features.")}
+
+
+def test_timm_vgg16_layout_is_timms_and_its_features_are_torchvisions():
+    """The layout the converter reads is timm's vgg16 (checked against timm's own model where timm is
+    installed), and its `features.<i>` are torchvision's vgg16().features, index by index."""
+    from torchvision.models import vgg16
+
+    layout = timm_vgg16_layout()
+    with torch.device("meta"):
+        tv = {k: tuple(v.shape) for k, v in vgg16().state_dict().items()}
+    assert {k: v for k, v in layout.items() if k.startswith("features.")} == \
+        {k: v for k, v in tv.items() if k.startswith("features.")}
+    assert classifier_backbone_keys(layout) == sorted(k for k in tv if k.startswith("features."))
+    timm = pytest.importorskip("timm")
+    with torch.device("meta"):
+        model = timm.create_model("vgg16", pretrained=False)
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == layout
+    assert timm.models.get_pretrained_cfg("vgg16.tv_in1k").hf_hub_id == "timm/vgg16.tv_in1k"
+
+
+def test_lpips_vgg_from_a_timm_vgg16_file_equals_lpips_on_the_same_backbone(tmp_path, monkeypatch):
+    """The ffhq perceptual slot's path: timm's VGG16 model.safetensors -> zoo loader -> LPIPS-VGG gives the
+    distances of lpips.LPIPS(net="vgg") whose torchvision VGG16 carries the same weights."""
+    import lpips
+    import torchvision
+    from safetensors.torch import save_file
+
+    backbone = _vgg16_backbone()
+    # timm's key layout; its classifier (pre_logits.*, head.*; 0.5 GB at full size) is never read, so
+    # small stand-ins under the same names do here (bench/app1024.py writes the full-size file)
+    head = {k: torch.zeros(1) for k in timm_vgg16_layout() if not k.startswith("features.")}
+    save_file(backbone | head, str(tmp_path / "model.safetensors"))
+    judge = LOADERS["lpips"]([tmp_path / "model.safetensors"], {"net": "vgg"})
+    assert judge.lpips.pnet_type == "vgg"
+
+    real_vgg16 = torchvision.models.vgg16
+
+    def vgg16_with_these_weights(pretrained: bool = False, **kwargs):  # how LPIPS builds its backbone
+        model = real_vgg16()
+        model.features.load_state_dict({k.removeprefix("features."): v for k, v in backbone.items()})  # strict
+        return model
+
+    monkeypatch.setattr(lpips.pretrained_networks.tv, "vgg16", vgg16_with_these_weights)
+    reference = lpips.LPIPS(net="vgg", pnet_rand=True, verbose=False).eval()
+    monkeypatch.undo()
+    unrelated = lpips.LPIPS(net="vgg", pnet_rand=True, verbose=False).eval()  # another random backbone
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(3, 3, 64, 64, generator=gen) * 2 - 1
+    y = (x + 0.3 * torch.randn(x.shape, generator=gen)).clamp(-1, 1)
+    with torch.no_grad():
+        d, d_ref, d_other = judge.perceptual_distance(x, y), reference(x, y).flatten(), unrelated(x, y).flatten()
+        feats = judge.features(x)
+    assert d.shape == (3,) and (d > 0).all()
+    assert torch.allclose(d, d_ref, rtol=1e-5, atol=1e-7), (d, d_ref)
+    assert not torch.allclose(d, d_other, rtol=1e-2)
+    assert [f.shape[1] for f in feats] == [64, 128, 256, 512, 512]
+    assert [f.shape[-1] for f in feats] == [64, 32, 16, 8, 4]  # relu1_2 .. relu5_3: strides 1 to 16
+    assert all(torch.allclose(f.norm(dim=1), torch.ones(1), atol=1e-4) for f in feats)
+
+    # torchvision's own file layout (classifier.*) loads the same backbone; other layouts are named
+    torch.save(backbone | {f"classifier.{i}.weight": torch.zeros(1) for i in (0, 3, 6)}, tmp_path / "vgg16.pth")
+    tv_judge = LOADERS["lpips"]([tmp_path / "vgg16.pth"], {"net": "vgg"})
+    assert all(torch.equal(a, b) for a, b in zip(tv_judge.lpips.net.state_dict().values(),
+                                                 judge.lpips.net.state_dict().values()))
+    save_file({f"model.{k}": v for k, v in backbone.items()}, str(tmp_path / "prefixed.safetensors"))
+    with pytest.raises(ValueError, match="not a torchvision or timm classifier"):
+        LOADERS["lpips"]([tmp_path / "prefixed.safetensors"], {"net": "vgg"})
+    with pytest.raises(ValueError, match="not a torchvision alex backbone"):  # a VGG file for LPIPS-Alex
+        LOADERS["lpips"]([tmp_path / "model.safetensors"], {"net": "alex"})
 
 
 def test_bisenet_has_the_face_parsing_layout_and_loads_through_the_zoo(tmp_path):

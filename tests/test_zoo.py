@@ -125,10 +125,45 @@ def test_shipped_manifests_parse_and_unknown_zoo_is_an_error():
     expected = {"generator", "e4e", "refinestyle_1s", "refinestyle_2s", "gradstyle", "perceptual",
                 "identity", "parsing", "clip", "directions"}
     assert expected <= set(ffhq.slots)
-    assert all(f.repo_id for s in ("generator", "e4e", "identity", "parsing", "clip", "directions")
+    assert all(f.repo_id for s in ("generator", "e4e", "perceptual", "identity", "parsing", "clip", "directions")
                for f in ffhq.slots[s].files)
     with pytest.raises(ValueError, match="unknown zoo"):
         open_zoo("nope")
+
+
+def test_ffhq_perceptual_slot_names_timms_vgg16_pinned_and_loads_it_as_lpips_vgg(tmp_path, monkeypatch):
+    """The slot names a file (it reported itself missing before): LPIPS-VGG on torchvision's VGG16 weights
+    as timm publishes them, at a pinned commit; a file in timm's layout in the Hub cache at that commit
+    loads through the manifest, offline, and the lock records it."""
+    import shutil
+
+    from huggingface_hub import constants
+    from safetensors.torch import save
+
+    from pipelines.converters import timm_vgg16_layout
+
+    spec = open_zoo("ffhq").slots["perceptual"]
+    assert spec.loader == "lpips" and spec.options["net"] == "vgg"
+    (f,) = spec.files
+    assert (f.repo_id, f.filename, f.revision) == ("timm/vgg16.tv_in1k", "model.safetensors",
+                                                   "3394518cba29aee1ea82a49d971be90d2dd1dab7")
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    zoo_mod.hub_reachable.cache_clear()
+    gen = torch.Generator().manual_seed(0)
+    state = {k: torch.randn(shape if k.startswith("features.") else (1,), generator=gen) * 0.05
+             for k, shape in timm_vgg16_layout().items()}  # the classifier, never read, as 1-element stand-ins
+    _fake_hub_cache(tmp_path / "hub", f.repo_id, f.filename, save(state), commit=f.revision)
+    (tmp_path / "zoos").mkdir()
+    manifest = tmp_path / "zoos" / "ffhq.json"
+    shutil.copy(zoo_mod.ZOOS_DIR / "ffhq.json", manifest)  # the lock is written beside the copy
+    zoo = Zoo(manifest)
+    assert zoo.slot_status("perceptual").available
+    judge = zoo.load("perceptual")
+    assert torch.equal(getattr(judge.lpips.net.slice5, "28").weight, state["features.28.weight"])
+    assert json.loads(manifest.with_suffix(".lock.json").read_text())[f"{f.repo_id}/{f.filename}"]["revision"] == f.revision
+    zoo_mod.hub_reachable.cache_clear()
 
 
 def test_manifest_names_the_alignment_of_its_images(tmp_path):
