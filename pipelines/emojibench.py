@@ -22,6 +22,19 @@ EXTRA = STYLES[len(PAIRED):]
 STYLE_NAMES = {"google": "Google Noto", "twitter": "Twitter Twemoji", "fluent": "Microsoft Fluent (colour)",
                "fluent_flat": "Microsoft Fluent flat", "fluent_high_contrast": "Microsoft Fluent high contrast",
                "fluent_3d": "Microsoft Fluent 3D", "emojione": "EmojiOne 2.3 (colour)"}
+# the words people type for each style: the emoji CLIP's captions (train/clip.py) and the adaptation targets'
+# prompts (pipelines/style_targets.py); the first word names the style in its zero-shot prompt
+STYLE_WORDS: dict[str, tuple[str, ...]] = {
+    "google": ("google", "noto", "google noto"),
+    "twitter": ("twitter", "twemoji"),
+    "fluent": ("microsoft fluent", "fluent", "glossy"),
+    "fluent_flat": ("flat", "microsoft flat", "flat design"),
+    "fluent_high_contrast": ("line art", "black and white", "high contrast", "outline"),
+    "fluent_3d": ("3d", "3d render", "microsoft 3d"),
+    "emojione": ("emojione", "cartoon"),
+}
+assert set(STYLE_WORDS) == set(STYLES), "every EmojiBench style needs its caption words"
+STYLE_PROMPTS = {s: f"an emoji, {words[0]} style" for s, words in STYLE_WORDS.items()}  # CLIP's zero-shot prompts
 
 
 def default_root() -> Path:

@@ -27,25 +27,13 @@ import torch.nn.functional as F
 
 from nets.emoji_clip import EmojiClip
 from pipelines.clip_text import tokenize
-from pipelines.emojibench import STYLES, EmojiBench, load_emojibench
+from pipelines.emojibench import STYLE_PROMPTS, STYLE_WORDS, STYLES, EmojiBench, load_emojibench
 from pipelines.runtime import seeded_initialisation
 from pipelines.zoo import open_zoo, register_local_slot
 
 from .augment import _translation
 from .export import save_network
 from .recipe import Distributed, add_training_flags, export_folder, run_steps, train_evaluate_export
-
-STYLE_WORDS: dict[str, tuple[str, ...]] = {  # the first word names the style in its zero-shot prompt
-    "google": ("google", "noto", "google noto"),
-    "twitter": ("twitter", "twemoji"),
-    "fluent": ("microsoft fluent", "fluent", "glossy"),
-    "fluent_flat": ("flat", "microsoft flat", "flat design"),
-    "fluent_high_contrast": ("line art", "black and white", "high contrast", "outline"),
-    "fluent_3d": ("3d", "3d render", "microsoft 3d"),
-    "emojione": ("emojione", "cartoon"),
-}
-assert set(STYLE_WORDS) == set(STYLES), "every EmojiBench style needs its caption words"
-STYLE_PROMPTS = {s: f"an emoji, {words[0]} style" for s, words in STYLE_WORDS.items()}
 
 
 def captions(record: dict, style: str) -> list[str]:
@@ -165,7 +153,7 @@ width 192, 6 layers; text transformer width 128, 4 layers, context 32, over the 
 its captions; {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters. No pretrained weights.
 
 - **Data**: every style of the EmojiBench train split, captions from emoji names, emojibase tags, skin tone and the
-  words people type for each style (`STYLE_WORDS` in `train/clip.py`).
+  words people type for each style (`STYLE_WORDS` in `pipelines/emojibench.py`).
 - **Command**: `python -m train.clip` ({meta['step']} steps, {meta['seconds'] / 60:.1f} min on
   {torch.get_num_threads()} CPU thread(s)).
 - **Weights**: {'fp16' if use_half else 'fp32'} safetensors (fp16 moves image embeddings by at most {drift:.4f}).
