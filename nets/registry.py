@@ -8,11 +8,13 @@ from .emoji_clip import EmojiClip
 from .emojinet import EmojiNet
 from .gradstyle import GradStyle
 from .refinestyle import RefineStyleEncoder
+from .style_judge import StyleJudge
 from .stylegan2 import Discriminator, Generator
 
 _CLASSES: dict[str, type[nn.Module]] = {"Generator": Generator, "Discriminator": Discriminator, "EmojiNet": EmojiNet,
                                        "EmojiClip": EmojiClip, "E4EEncoder": E4EEncoder,
-                                       "RefineStyleEncoder": RefineStyleEncoder, "GradStyle": GradStyle}
+                                       "RefineStyleEncoder": RefineStyleEncoder, "GradStyle": GradStyle,
+                                       "StyleJudge": StyleJudge}
 
 
 def network_class(name: str) -> type[nn.Module]:
