@@ -19,7 +19,8 @@
 - CLIP: zero-shot style accuracy and text→image R@5 on the test split.
 - directions: for each InterFaceGAN direction, the fraction of 200 samples whose EmojiNet
   attribute moves the intended way at α = 2σ, and the identity cosine kept.
-Slots the zoo does not ship yet are reported as missing.
+Every network is scored by its module in `pipelines/evaluation/`, the functions its recipe runs
+before export. Slots the zoo does not ship yet are reported as missing.
 """
 from __future__ import annotations
 
@@ -31,14 +32,15 @@ import torch
 from PIL import Image
 
 from nets.emojinet import EmojiNet
+from pipelines.attributes import CANDIDATES
 from pipelines.editing import sigma_unit
+from pipelines.emojibench import EmojiBench, load_emojibench
+from pipelines.evaluation import clip as clip_eval
+from pipelines.evaluation import emojinet as emojinet_eval
+from pipelines.evaluation.directions import evaluate_direction
 from pipelines.metrics import frechet_distance, nearest_distances, precision_recall
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import ASSETS, open_zoo
-from train import clip as clip_recipe
-from train import directions as direction_recipe
-from train import emojinet as emojinet_recipe
-from train.data_emoji import EmojiBench, load_emojibench
 
 from .readme import update_readme_block
 
@@ -123,9 +125,9 @@ def run(samples: int, precision_samples: int = 1600) -> dict:
     net = zoo.load("perceptual") if have.get("perceptual") else None
     clip = zoo.load("clip") if have.get("clip") else None
     if net is not None:
-        result["emojinet"] = emojinet_recipe.evaluate(net, data)
+        result["emojinet"] = emojinet_eval.evaluate(net, data)
     if clip is not None:
-        result["clip"] = clip_recipe.evaluate(clip, data)
+        result["clip"] = clip_eval.evaluate(clip, data)
     if have.get("generator") and net is not None and clip is not None:
         G = zoo.load("generator")
         result["generator"] = generator_fd(G, clip, net, data, samples)
@@ -135,11 +137,11 @@ def run(samples: int, precision_samples: int = 1600) -> dict:
         result["real_test"] = quality["real_test"]
     if have.get("directions") and have.get("generator") and net is not None:
         G, dirs = zoo.load("generator"), zoo.load("directions")
-        pairs = {p.name: p for p in direction_recipe.CANDIDATES}
+        pairs = {p.name: p for p in CANDIDATES}
         result["directions"] = {}
         for name, d in dirs.interfacegan.items():
             sigma = sigma_unit(G, dirs, "interfacegan", name)
-            result["directions"][name] = direction_recipe.evaluate_direction(G, net, pairs[name], d, 2 * sigma)
+            result["directions"][name] = evaluate_direction(G, net, pairs[name], d, 2 * sigma)
     return result
 
 

@@ -2,7 +2,8 @@
 
 The reference I_r is inverted (its e4e code w_r). Shared tokens P, Q, A, B (or, the baseline,
 kernel deltas for every conv layer) are trained with the generator frozen under
-- reconstruction: L2 + the zoo's perceptual distance between G'(w_r) and I_r;
+- reconstruction: RefineStyle Eq. 6 between G'(w_r) and I_r: L2 + the zoo's perceptual distance (λ_p 0.8)
+  + its identity cosine (λ_id 0.1, `recon_id_weight`, the weights of train/refinestyle.py);
 - style: the sliced Wasserstein distance between the per-pixel features of I_r and of syntheses
   G'(w_mix) (the zoo's perceptual network, a StyleJudge, every stage: EmojiNet's on emoji64,
   LPIPS's backbone layers on ffhq), where w_mix takes the layers before `style_from` from a
@@ -46,13 +47,14 @@ class OneShotSettings:
     # bench.adaptation's validation pick for tokens and full fine-tuning from scratch (3e-4 for tokens
     # initialised from the inversion)
     lr: float = 1e-4
-    rank: int = 16
+    rank: int | None = None  # token rank L; None: the paper's capacity (pipelines.domain.paper_rank, 87 on emoji64)
     layers: list[int] | None = None
     scaling_init: float = 0.1
     style_from: int | None = None  # first W+ layer taken from the reference; None: num_ws // 2
     recon_weight: float = 1.0
     style_weight: float = 1.0
     perceptual_weight: float = 0.8
+    recon_id_weight: float = 0.1  # Eq. 6's identity term on the reconstruction of I_r
     # content term (ours): 1 − cos between the identity embeddings of G'(w_mix) and G(w_mix); the identity
     # net is style-invariant (EmojiNet is trained to match Google and Twitter renderings of one emoji)
     id_weight: float = 5.0
@@ -75,14 +77,15 @@ def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Feat
     style_from = g.num_ws // 2 if s.style_from is None else s.style_from
     if not 0 < style_from < g.num_ws:
         raise ValueError(f"style_from must be in 1..{g.num_ws - 1}, got {style_from}")
-    if s.id_weight > 0 and identity is None:
-        raise ValueError("id_weight > 0 needs the zoo's identity network")
+    if (s.id_weight > 0 or s.recon_id_weight > 0) and identity is None:
+        raise ValueError("id_weight > 0 or recon_id_weight > 0 needs the zoo's identity network")
     gen = torch.Generator().manual_seed(s.seed)  # the sliced Wasserstein projections
     content = torch.Generator().manual_seed(s.seed)  # the content codes of w_mix
     params = DomainParameters.create(g, s.method, s.layers, s.rank, s.scaling_init, s.seed, start)
     opt = torch.optim.Adam(params.parameters(), lr=s.lr)
     with torch.no_grad():
         reference_feats = features(reference)
+        reference_id = identity(reference) if s.recon_id_weight > 0 else None  # [1, D]
     history, t0, done = [], time.perf_counter(), 0
     for it in range(s.iterations):
         if cancel is not None and cancel():
@@ -93,6 +96,8 @@ def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Feat
             source_id = identity(g.synthesis(w_mix)) if s.id_weight > 0 else None  # [B, D]
         recon = params.render(g, w_ref)
         loss_recon = mse(recon, reference).mean() + s.perceptual_weight * perceptual(recon, reference).mean()
+        if reference_id is not None:
+            loss_recon = loss_recon + s.recon_id_weight * (1 - (identity(recon) * reference_id).sum(1)).mean()
         styled = params.render(g, w_mix)
         loss_style = style_loss(features, styled, reference_feats, gen)
         loss = s.recon_weight * loss_recon + s.style_weight * loss_style

@@ -2,7 +2,8 @@
 
 Two kinds, both applied to a frozen generator without copying it:
 - `tokens` (RefineStyle §3.4): shared low-rank residuals (P̂ = A ⊙ P [1, L, C_out],
-  Q̂ = B ⊙ Q [1, L, C_in]) on the refined conv layers, added to every image's modulated kernels;
+  Q̂ = B ⊙ Q [1, L, C_in]) on the refined conv layers, added to every image's modulated kernels; by default L
+  gives the tokens the paper's share of the synthesis network's parameters (`paper_rank`: 87 on emoji64);
 - `full` (the NADA / full fine-tuning baseline): a kernel delta for every conv layer.
 
 The file is safetensors: the tensors, plus a JSON header (`domain`) with the kind, the zoo and
@@ -27,6 +28,47 @@ from nets.stylegan2 import Generator
 
 KINDS = ("tokens", "full")
 MAX_DOMAIN_BYTES = 64 * 2**20
+SMALL_RANK = 16  # the token rank the app and the bench used before the paper's capacity (a bench row)
+
+# RefineStyle's adaptation capacity (Table 2: 2.98 M token parameters, against StyleGAN-NADA's full fine-tuning of
+# the official 1024 px generator). See `paper_rank`.
+PAPER_TOKEN_PARAMETERS = 2.98e6
+OFFICIAL_SYNTHESIS_PARAMETERS = 28_268_812  # config-f 1024 px synthesis network (nets.configs.FFHQ1024)
+PAPER_TOKEN_RATIO = PAPER_TOKEN_PARAMETERS / OFFICIAL_SYNTHESIS_PARAMETERS  # 0.10542
+
+
+def token_parameters(g: Generator, rank: int, layers: list[int] | None = None) -> int:
+    """Trainable numbers of rank-`rank` tokens on `layers` (default every conv layer): per layer
+    P [L, C_out], Q [L, C_in], A [L], B [L], i.e. L · (C_out + C_in + 2)."""
+    convs = g.synthesis.convs
+    layers = range(len(convs)) if layers is None else layers
+    return sum(rank * (convs[i].conv.out_channels + convs[i].conv.in_channels + 2) for i in layers)
+
+
+def synthesis_parameters(g: Generator) -> int:
+    """Every parameter of the synthesis network (kernels, affine maps, biases, noise strengths, toRGB, const)."""
+    return sum(t.numel() for t in g.synthesis.parameters())
+
+
+def paper_rank(g: Generator) -> int:
+    """The token rank L at which tokens on every conv layer of `g` have the paper's share of its synthesis
+    network's parameters.
+
+    The paper's share, from the official config-f 1024 px StyleGAN2 (512 channels up to 64 px, then 256, 128, 64,
+    32; 17 modulated 3×3 convs):
+    - synthesis network: 28,268,812 parameters (23,583,744 of them conv kernels; `synthesis_parameters` of
+      `Generator(**nets.configs.FFHQ1024)`, tests/test_adaptation_bench.py), the parameters StyleGAN-NADA's full
+      fine-tuning can train;
+    - tokens: Σ over the 17 convs of (C_out + C_in + 2) = 11,650 numbers per unit of rank, so Table 2's 2.98 M is
+      L = 256 (2,982,400);
+    - ratio 2.98 M / 28,268,812 = 0.10542.
+    On a generator g: L = round(0.10542 · synthesis_parameters(g) / Σ (C_out + C_in + 2)). emoji64 (9 convs,
+    2,227,736 synthesis parameters, 2,706 token numbers per unit of rank): L = round(86.78) = 87, 235,422 token
+    parameters (10.57 % of the synthesis network, 12.1 % of the 1,944,576 kernel numbers that this project's full
+    fine-tuning trains); the official 1024 px generator gets L = 256 back.
+    """
+    per_rank = token_parameters(g, 1)
+    return max(1, round(PAPER_TOKEN_RATIO * synthesis_parameters(g) / per_rank))
 
 
 @dataclass
@@ -44,20 +86,33 @@ class TokenParameters:
     @classmethod
     def init(cls, g: Generator, layers: list[int], rank: int, scaling_init: float = 0.1, seed: int = 0,
              start: dict[int, LowRankFactors] | None = None) -> TokenParameters:
-        """Fresh tokens, or `start` factors (e.g. a two-stage inversion's P̂, Q̂) taken as P, Q with A = B = 1."""
+        """Fresh tokens, or `start` factors (e.g. a two-stage inversion's P̂, Q̂) taken as P, Q with A = B = 1.
+
+        A layer's start factors of rank r < `rank` fill its first r token rows; the other rank − r rows are fresh
+        (Q = 0), so the residual starts as exactly the start's and the layer still trains `rank` tokens. Start
+        factors of a larger rank are kept whole."""
         gen = torch.Generator().manual_seed(seed)
         convs = g.synthesis.convs
         device = g.w_avg.device
         p, q, a, b = {}, {}, {}, {}
         for i in layers:
+            fresh = rank
             if start is not None and i in start:
                 p[i], q[i] = (t.detach().clone().to(device) for t in start[i])
+                if p[i].shape[0] != 1:
+                    raise ValueError(f"start factors must be shared ([1, r, C]), got {list(p[i].shape)} on layer {i}")
                 a[i], b[i] = torch.ones(p[i].shape[1], device=device), torch.ones(p[i].shape[1], device=device)
-            else:
-                p[i] = torch.randn(1, rank, convs[i].conv.out_channels, generator=gen).to(device)
-                q[i] = torch.zeros(1, rank, convs[i].conv.in_channels, device=device)
-                a[i] = torch.full((rank,), scaling_init, device=device)  # A small, B = 1 (as nets/refinestyle.py):
-                b[i] = torch.ones(rank, device=device)  # with both small, 150 text iterations left G unchanged
+                fresh = rank - p[i].shape[1]
+            if fresh > 0:
+                new_p = torch.randn(1, fresh, convs[i].conv.out_channels, generator=gen).to(device)
+                new_q = torch.zeros(1, fresh, convs[i].conv.in_channels, device=device)
+                new_a = torch.full((fresh,), scaling_init, device=device)  # A small, B = 1 (as nets/refinestyle.py):
+                new_b = torch.ones(fresh, device=device)  # with both small, 150 text iterations left G unchanged
+                if i in p:
+                    p[i], q[i] = torch.cat([p[i], new_p], 1), torch.cat([q[i], new_q], 1)
+                    a[i], b[i] = torch.cat([a[i], new_a]), torch.cat([b[i], new_b])
+                else:
+                    p[i], q[i], a[i], b[i] = new_p, new_q, new_a, new_b
         for t in (*p.values(), *q.values(), *a.values(), *b.values()):
             t.requires_grad_(True)
         return cls(p, q, a, b)
@@ -83,12 +138,16 @@ class DomainParameters:
     deltas: dict[int, Tensor] | None = None
 
     @classmethod
-    def create(cls, g: Generator, kind: str, layers: list[int] | None, rank: int, scaling_init: float = 0.1,
+    def create(cls, g: Generator, kind: str, layers: list[int] | None, rank: int | None, scaling_init: float = 0.1,
                seed: int = 0, start: dict[int, LowRankFactors] | None = None) -> DomainParameters:
+        """rank None: the paper's capacity for g (`paper_rank`)."""
         if kind not in KINDS:
             raise ValueError(f"unknown adaptation method '{kind}' (known: {', '.join(KINDS)})")
         if kind == "full":
             return cls(kind, deltas=full_parameters(g))
+        rank = paper_rank(g) if rank is None else rank
+        if rank < 1:
+            raise ValueError(f"the token rank must be at least 1, got {rank}")
         layers = list(range(len(g.synthesis.convs))) if layers is None else list(layers)
         return cls(kind, tokens=TokenParameters.init(g, layers, rank, scaling_init, seed, start))
 
@@ -106,6 +165,7 @@ class DomainParameters:
         """The trained parameters as a domain (detached), with `info` and the parameter count."""
         info = dict(info, trainable_parameters=self.count())
         if self.tokens is not None:
+            info["rank"] = max(p.shape[1] for p in self.tokens.p.values())
             return AdaptedDomain("tokens", {i: (p.detach(), q.detach()) for i, (p, q) in self.tokens.factors().items()},
                                  info=info)
         return AdaptedDomain("full", weight_deltas={i: d.detach() for i, d in self.deltas.items()}, info=info)

@@ -110,11 +110,11 @@ def test_oneshot_adaptation_reconstructs_the_reference_and_can_start_from_an_inv
     with torch.no_grad():
         reference = g.synthesis(ws, residuals=truth).clamp(-1, 1)
         plain = mse(g.synthesis(ws).clamp(-1, 1), reference).item()
-    s = OneShotSettings(iterations=40, lr=1e-2, rank=4, id_weight=0.0)
+    s = OneShotSettings(iterations=40, lr=1e-2, rank=4, id_weight=0.0, recon_id_weight=0.0)
     scratch = adapt_oneshot(g, reference, ws, judge.features, judge.perceptual_distance, s)
     assert scratch.info["reference_mse"] < 0.7 * plain and scratch.info["init"] == "scratch"
     warm = adapt_oneshot(g, reference, ws, judge.features, judge.perceptual_distance,
-                         OneShotSettings(iterations=1, lr=0.0, rank=4, id_weight=0.0), start=truth)
+                         OneShotSettings(iterations=1, lr=0.0, rank=4, id_weight=0.0, recon_id_weight=0.0), start=truth)
     assert warm.info["init"] == "inversion" and warm.info["reference_mse"] < 1e-6  # A = B = 1: the inverter's residual
     params = DomainParameters.create(g, "tokens", None, 4, start=truth)
     assert sorted(params.tokens.p) == list(range(len(g.synthesis.convs)))
@@ -172,7 +172,10 @@ def test_oneshot_content_term_keeps_the_identity_of_styled_samples(g):
 
     assert id_drift(10.0) < 0.2 * id_drift(0.0)  # measured: 9e-5 vs 0.058
     with pytest.raises(ValueError, match="identity network"):
-        adapt_oneshot(g, reference, w_ref, judge.features, judge.perceptual_distance, OneShotSettings(id_weight=1.0))
+        adapt_oneshot(g, reference, w_ref, judge.features, judge.perceptual_distance,
+                      OneShotSettings(id_weight=1.0, recon_id_weight=0.0))
+    with pytest.raises(ValueError, match="identity network"):  # Eq. 6's identity term on the reconstruction
+        adapt_oneshot(g, reference, w_ref, judge.features, judge.perceptual_distance, OneShotSettings(id_weight=0.0))
 
 
 def test_oneshot_on_the_ffhq_judges_uses_lpips_features_and_refuses_a_judge_without_them():

@@ -62,8 +62,8 @@ def test_prompts_are_checked(text, message):
 
 
 def test_clip_captions_name_every_style_in_the_words_people_type():
-    from pipelines.emojibench import STYLES
-    from train.clip import STYLE_PROMPTS, STYLE_WORDS, captions
+    from pipelines.emojibench import STYLE_PROMPTS, STYLE_WORDS, STYLES
+    from train.clip import captions
 
     record = {"name": "man cook", "skin": "medium", "tags": ["chef"]}
     for style in STYLES:

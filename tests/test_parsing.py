@@ -6,7 +6,8 @@ import torch
 
 from nets.emojinet import EmojiNet
 from nets.parsing_unet import ParsingUNet
-from train.parsing import REGIONS, linear_probe_r2, region_labels, segmentation_scores, shift
+from pipelines.evaluation.parsing import REGIONS, linear_probe_r2, region_labels, segmentation_scores
+from train.parsing import shift
 
 
 def test_region_labels_on_a_drawn_picture():

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from nets.style_judge import StyleJudge
-from train.style_judge import confusion_table
+from pipelines.evaluation.style_judge import confusion_table
 
 
 def test_style_judge_shapes_and_names():
@@ -36,7 +36,7 @@ def test_confusion_table_rows_and_accuracy():
 def test_evaluate_counts_only_the_rows_each_style_draws():
     """A judge that reads the style off the mean brightness; rows a style lacks are not scored."""
     from pipelines.emojibench import EXTRA, STYLES, EmojiBench
-    from train.style_judge import evaluate
+    from pipelines.evaluation.style_judge import evaluate
 
     n = 3
     shade = {s: np.full((n, 64, 64, 3), 10 * i, np.uint8) for i, s in enumerate(STYLES)}

@@ -10,10 +10,10 @@ of the train split (each batch draws its styles uniformly, then an emoji that st
 Symmetric InfoNCE with a learnable temperature (Radford et al. 2021); captions of the same emoji
 in the same style in one batch are not counted as negatives. AdamW, warm-up then cosine.
 
-Evaluation on the test split: zero-shot style accuracy (every test image of every style against
-one prompt per style, STYLE_PROMPTS) and text→image retrieval R@5 (each test emoji's name,
-"a {name} emoji", against the Google renderings of the test split; a hit is any skin-tone variant
-of that emoji in the top five).
+Evaluation on the test split (`pipelines/evaluation/clip.py`, which bench.zoo_emoji64 runs too):
+zero-shot style accuracy (every test image of every style against one prompt per style,
+STYLE_PROMPTS) and text→image retrieval R@5 (each test emoji's name, "a {name} emoji", against
+the Google renderings of the test split; a hit is any skin-tone variant of that emoji in the top five).
 """
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ import argparse
 import math
 import random
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from nets.emoji_clip import EmojiClip
 from pipelines.clip_text import tokenize
-from pipelines.emojibench import STYLE_PROMPTS, STYLE_WORDS, STYLES, EmojiBench, load_emojibench
+from pipelines.emojibench import STYLE_WORDS, STYLES, EmojiBench, load_emojibench
+from pipelines.evaluation.clip import evaluate
 from pipelines.runtime import seeded_initialisation
 from pipelines.zoo import open_zoo, register_local_slot
 
@@ -63,30 +63,6 @@ def new_model(data: EmojiBench, architecture: dict) -> EmojiClip:
     """A CLIP of the zoo's architecture ({"embed_dim", "vision", "text"}) over the captions' vocabulary."""
     vocabulary = caption_vocabulary(data, architecture["text"]["context_length"])
     return EmojiClip(architecture["embed_dim"], architecture["vision"], architecture["text"], vocabulary)
-
-
-@torch.no_grad()
-def evaluate(model: EmojiClip, data: EmojiBench, split: str = "test") -> dict:
-    model.eval()
-    idx = data.indices(split)
-    context = model.clip.context_length
-    prompts = torch.stack([model.encode_text(tokenize([STYLE_PROMPTS[s]], context))[0] for s in STYLES])  # [S, D]
-    per_style = {}
-    for k, s in enumerate(STYLES):
-        rows = idx[data.has_style(s)[idx]]
-        emb = model.encode_image(data.tensor(data.style(s)[rows]))
-        per_style[s] = ((emb @ prompts.t()).argmax(1) == k).double().mean().item(), len(rows)
-    bases = np.array([data.records[i]["base"] for i in idx])
-    gallery = model.encode_image(data.tensor(data.google[idx]))  # [N, D]
-    queries = sorted({(data.records[i]["base"], data.records[i]["name"]) for i in idx})
-    text = model.encode_text(tokenize([f"a {name} emoji" for _, name in queries], context))
-    top5 = (text @ gallery.t()).topk(5, dim=1).indices.numpy()
-    hits = [base in set(bases[row]) for (base, _), row in zip(queries, top5)]
-    model.train()
-    images = sum(n for _, n in per_style.values())
-    return {"zero_shot_style_accuracy": sum(acc * n for acc, n in per_style.values()) / images,
-            "zero_shot_style_accuracy_per_style": {s: acc for s, (acc, _) in per_style.items()},
-            "text_to_image_r5": float(np.mean(hits)), "text_queries": len(queries), "gallery": len(idx)}
 
 
 def train(args: argparse.Namespace, ddp: Distributed) -> tuple[EmojiClip, dict]:

@@ -21,7 +21,8 @@ per kept attribute is shipped, its σ signed so that a positive strength raises 
 
 Each InterFaceGAN direction is then scored on 200 fresh samples at the fixed strength
 α = 2 σ (σ: the std of w·n over samples): the fraction whose head score rises, and the mean
-EmojiNet identity cosine between the original and the edited sample.
+EmojiNet identity cosine between the original and the edited sample
+(`pipelines/evaluation/directions.py`, which bench.zoo_emoji64 runs too).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from nets.emojinet import ATTRIBUTES, EmojiNet
 from nets.stylegan2 import Generator
 from pipelines.attributes import CANDIDATES, AttributePair, head_score
 from pipelines.directions import DirectionSet, GanSpace, LinearDirection, StyleChannel
+from pipelines.evaluation.directions import evaluate_direction
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import open_zoo, register_local_slot
 
@@ -74,19 +76,6 @@ def fit_boundary(w: torch.Tensor, labels: torch.Tensor, l2: float = 1e-3, steps:
     opt.step(closure)
     normal = weight.detach() / std  # back to W coordinates: x·weight = (w − mean)·(weight / std)
     return normal / normal.norm()
-
-
-@torch.no_grad()
-def evaluate_direction(G: Generator, net: EmojiNet, pair: AttributePair, direction: LinearDirection,
-                       strength: float, n: int = 200, seed: int = 12345) -> dict:
-    """Fraction of n samples whose head score rises at +strength, and the identity cosine kept."""
-    w = G.mapping(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)))
-    ws = G.broadcast(w)
-    before = net(G.synthesis(ws).clamp(-1, 1))
-    after = net(G.synthesis(direction.apply(ws, strength)).clamp(-1, 1))
-    rises = (head_score(after["logits"], pair) > head_score(before["logits"], pair)).float().mean().item()
-    cosine = (before["embedding"] * after["embedding"]).sum(1).mean().item()
-    return {"success": rises, "identity_cosine": cosine, "strength": strength}
 
 
 def fit_all(G: Generator, net: EmojiNet, n: int = 10000, seed: int = 0, top: float = 0.15,

@@ -8,9 +8,10 @@ emoji's two renderings together within a batch. Attributes: cross-entropy per he
 are jittered (±4 px translation on white, light Gaussian noise and blur) so that the network
 also reads generated samples. AdamW, cosine schedule.
 
-Evaluation on the test split (identities never seen in training): cross-style retrieval R@1
-(each Google image queries the Twitter images of the test identities; a hit is any rendering of
-the same emoji) and per-attribute accuracy over both styles.
+Evaluation on the test split (identities never seen in training; `pipelines/evaluation/emojinet.py`,
+which bench.zoo_emoji64 runs too): cross-style retrieval R@1 (each Google image queries the Twitter
+images of the test identities; a hit is any rendering of the same emoji) and per-attribute accuracy
+over both styles.
 """
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ import argparse
 import json
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from nets.emojinet import ATTRIBUTES, EmojiNet
 from pipelines.emojibench import EmojiBench, load_emojibench
+from pipelines.evaluation.emojinet import evaluate
 from pipelines.runtime import seeded_initialisation, tune_cpu_allocator
 from pipelines.zoo import open_zoo, register_local_slot
 
@@ -42,27 +43,6 @@ def jitter(x: torch.Tensor, generator: torch.Generator, blur_prob: float = 0.5, 
     blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=3)
     pick = (torch.rand(x.shape[0], 1, 1, 1, generator=generator) < blur_prob).float()
     return pick * blurred + (1 - pick) * x
-
-
-@torch.no_grad()
-def evaluate(net: EmojiNet, data: EmojiBench, split: str = "test") -> dict:
-    net.eval()
-    idx = data.indices(split)
-    bases = np.array([data.records[i]["base"] for i in idx])
-    out = {}
-    per_style = {}
-    for style in ("google", "twitter"):
-        x = data.tensor(getattr(data, style)[idx])
-        per_style[style] = net(x)
-    q, g = per_style["google"]["embedding"], per_style["twitter"]["embedding"]
-    nearest = (q @ g.t()).argmax(1).numpy()  # [N]
-    out["retrieval_r1_google_to_twitter"] = float((bases[nearest] == bases).mean())
-    for field, values in ATTRIBUTES.items():
-        target = torch.from_numpy(data.label_ids(field)[idx])
-        correct = sum((per_style[s]["logits"][field].argmax(1) == target).float().sum().item() for s in per_style)
-        out[f"accuracy_{field}"] = correct / (2 * len(idx))
-    net.train()
-    return out
 
 
 def train(args: argparse.Namespace, ddp: Distributed) -> EmojiNet:

@@ -7,8 +7,9 @@ styles uniformly, so styles with fewer emoji weigh the same. Inputs are shifted 
 (on white). EmojiNet's mild blur and light noise are off by default (`--blur-prob`, `--noise`):
 what separates Fluent colour from Fluent 3D at 64 px is soft edges and fine shading, which both
 remove (the ablation is in the model card's run log and the #18 note). AdamW with a cosine
-schedule. Evaluation on the test split (emoji never seen): accuracy over all styles, per style,
-and the confusion matrix (rows: true style, columns: predicted).
+schedule. Evaluation on the test split (emoji never seen; `pipelines/evaluation/style_judge.py`,
+which bench.zoo_emoji64 runs too): accuracy over all styles, per style, and the confusion matrix
+(rows: true style, columns: predicted).
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from nets.style_judge import StyleJudge
-from pipelines.emojibench import STYLE_NAMES, STYLES, EmojiBench, load_emojibench
+from pipelines.emojibench import STYLE_NAMES, STYLES, load_emojibench
+from pipelines.evaluation.style_judge import confusion_table, evaluate
+from pipelines.evaluation.styles import style_rows
 from pipelines.runtime import seeded_initialisation
 from pipelines.zoo import open_zoo, register_local_slot
 
@@ -28,27 +31,6 @@ from .emojinet import jitter
 from .export import save_network
 from .recipe import (Distributed, add_training_flags, cosine_lr, descend, export_folder, run_steps,
                      train_evaluate_export)
-
-def style_rows(data: EmojiBench, split: str) -> dict[str, np.ndarray]:
-    """For each style, the rows of `split` that it draws."""
-    idx = data.indices(split)
-    return {s: idx[data.has_style(s)[idx]] for s in STYLES}
-
-
-@torch.no_grad()
-def evaluate(judge: StyleJudge, data: EmojiBench, split: str = "test", batch: int = 256) -> dict:
-    judge.eval()
-    rows = style_rows(data, split)
-    confusion = np.zeros((len(STYLES), len(STYLES)), dtype=int)
-    for t, style in enumerate(STYLES):
-        images = data.style(style)[rows[style]]
-        for i in range(0, len(images), batch):
-            pred = judge(data.tensor(images[i : i + batch])).argmax(1).numpy()
-            np.add.at(confusion[t], pred, 1)
-    per_style = {s: float(confusion[t, t] / max(1, confusion[t].sum())) for t, s in enumerate(STYLES)}
-    return {"accuracy": float(np.trace(confusion) / confusion.sum()), "per_style": per_style,
-            "confusion": confusion.tolist(), "styles": list(STYLES), "count": int(confusion.sum())}
-
 
 def train(args: argparse.Namespace, ddp: Distributed) -> tuple[StyleJudge, dict]:
     data = load_emojibench()
@@ -71,15 +53,6 @@ def train(args: argparse.Namespace, ddp: Distributed) -> tuple[StyleJudge, dict]
     meta = run_steps(args, ddp, {"judge": judge}, {"opt": opt}, step, args.steps, args.ckpt_every)
     judge.eval()
     return judge, meta
-
-
-def confusion_table(metrics: dict) -> str:
-    styles = metrics["styles"]
-    lines = ["| true \\ predicted | " + " | ".join(styles) + " | accuracy |", "|---|" + "---:|" * (len(styles) + 1)]
-    for t, s in enumerate(styles):
-        lines.append(f"| {s} | " + " | ".join(str(v) for v in metrics["confusion"][t]) +
-                     f" | {metrics['per_style'][s]:.3f} |")
-    return "\n".join(lines)
 
 
 def export(judge: StyleJudge, metrics: dict, meta: dict, args: argparse.Namespace) -> None:

@@ -1,0 +1,37 @@
+"""The style judge on EmojiBench (emoji never seen in training when `split` is "test"): accuracy
+over every image of every style (the rows that style draws), per style, and the confusion matrix
+(rows: true style, columns: predicted)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nets.style_judge import StyleJudge
+from pipelines.emojibench import STYLES, EmojiBench
+
+from .styles import style_rows
+
+
+@torch.no_grad()
+def evaluate(judge: StyleJudge, data: EmojiBench, split: str = "test", batch: int = 256) -> dict:
+    judge.eval()
+    rows = style_rows(data, split)
+    confusion = np.zeros((len(STYLES), len(STYLES)), dtype=int)
+    for t, style in enumerate(STYLES):
+        images = data.style(style)[rows[style]]
+        for i in range(0, len(images), batch):
+            pred = judge(data.tensor(images[i : i + batch])).argmax(1).numpy()
+            np.add.at(confusion[t], pred, 1)
+    per_style = {s: float(confusion[t, t] / max(1, confusion[t].sum())) for t, s in enumerate(STYLES)}
+    return {"accuracy": float(np.trace(confusion) / confusion.sum()), "per_style": per_style,
+            "confusion": confusion.tolist(), "styles": list(STYLES), "count": int(confusion.sum())}
+
+
+def confusion_table(metrics: dict) -> str:
+    """`evaluate`'s confusion matrix as a Markdown table, each row ending in that style's accuracy."""
+    styles = metrics["styles"]
+    lines = ["| true \\ predicted | " + " | ".join(styles) + " | accuracy |", "|---|" + "---:|" * (len(styles) + 1)]
+    for t, s in enumerate(styles):
+        lines.append(f"| {s} | " + " | ".join(str(v) for v in metrics["confusion"][t]) +
+                     f" | {metrics['per_style'][s]:.3f} |")
+    return "\n".join(lines)
