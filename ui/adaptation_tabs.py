@@ -14,12 +14,13 @@ from pipelines.adapt_oneshot import OneShotSettings, adapt_from_reference
 from pipelines.adapt_text import TextAdaptSettings, adapt_text
 from pipelines.clip_loss import clip_towers
 from pipelines.domain import AdaptedDomain
+from pipelines.generate import generate
 from pipelines.images import tensor_to_pil
 from pipelines.inversion import (DOMAIN_CODE_METHODS, DOMAIN_CODE_SETTINGS, InversionNetworks, InversionSettings,
                                  invert_for_domain)
 
 from .controls import slider
-from .examples import example_images
+from .examples import style_targets
 from .faces import align_option, prepare_upload
 from .jobs import Tracker, stop_button, stoppable
 from .serving import FAST, LANED, adaptation_seconds, gpu, inversion_seconds
@@ -27,7 +28,8 @@ from .session import Session, user_errors
 from .upload import image_upload
 from .validation import image_check, prompt_check, refuse_bad
 
-PREVIEW_SEEDS = [0, 1, 2, 3]
+PREVIEW_SEEDS = [0, 1, 2, 3]  # the Generate tab's seeds 0-3 at its default ψ
+PREVIEW_TRUNCATION = 0.7
 METHODS = [("Tokens (RefineStyle)", "tokens"), ("Full fine-tuning (baseline)", "full")]
 DOMAIN_DIR = Path(tempfile.gettempdir()) / "refinestyle-domains"
 # where the app's iteration sliders start (the settings' defaults are the papers' 300): runs that end
@@ -37,13 +39,14 @@ APP_ITERATIONS = {"text": 200, "oneshot": 100}
 
 
 def _preview(g, domain: AdaptedDomain) -> list:
-    """Before / after pairs on the fixed preview seeds (ψ = 0.7)."""
-    z = torch.randn(len(PREVIEW_SEEDS), g.z_dim, generator=torch.Generator().manual_seed(0)).to(g.w_avg)
+    """Before / after pairs on the fixed preview samples: the Generate tab's seeds PREVIEW_SEEDS at ψ = 0.7, the
+    same latents (pipelines.generate) and the same constant noise, so "seed 2" is Generate's seed 2."""
+    ws = generate(g, PREVIEW_SEEDS[0], len(PREVIEW_SEEDS), PREVIEW_TRUNCATION).ws.to(g.w_avg.device)
     with torch.no_grad():
-        ws = g.broadcast(g.truncate(g.mapping(z), 0.7))
         before, after = g.synthesis(ws).clamp(-1, 1), domain.render(g, ws)
-    return ([(tensor_to_pil(b), f"seed {s}: before") for b, s in zip(before, PREVIEW_SEEDS)]
-            + [(tensor_to_pil(a), f"seed {s}: adapted") for a, s in zip(after, PREVIEW_SEEDS)])
+    psi = f"ψ {PREVIEW_TRUNCATION:g}"
+    return ([(tensor_to_pil(b), f"seed {s} ({psi}): before") for b, s in zip(before, PREVIEW_SEEDS)]
+            + [(tensor_to_pil(a), f"seed {s} ({psi}): adapted") for a, s in zip(after, PREVIEW_SEEDS)])
 
 
 def _summary(domain: AdaptedDomain) -> str:
@@ -203,6 +206,10 @@ def build_text(session: Session) -> None:
         with gr.Column(scale=2):
             grid, info, download = _outputs("text")
 
+    presets = style_targets(session.zoo.name)
+    if presets:  # one click fills both prompts (pipelines/style_targets.py: the emoji CLIP's style prompts)
+        gr.Examples([[t.source_prompt, t.target_prompt] for t in presets], [source, target],
+                    example_labels=[f"Google → {t.label}" for t in presets], label="Target-style presets")
     run.click(text_handler(session), [source, target, method, iterations, seed, lr], [grid, info, download, state],
               api_name="adapt_text", show_progress_on=[grid], **LANED)
     _render_section(session, state, "text")
@@ -225,9 +232,11 @@ def build_oneshot(session: Session) -> None:
         with gr.Column(scale=2):
             grid, info, download = _outputs("oneshot")
 
-    refs = example_images("twitter_1f600", session.zoo.name)
-    if refs:
-        gr.Examples([[r] for r in refs], [reference], label="Reference example (Twemoji)")
+    presets = style_targets(session.zoo.name)
+    if presets:  # one click loads the style's reference (pipelines/style_targets.py: the same emoji in every style)
+        gr.Examples([[str(t.reference_file)] for t in presets], [reference],
+                    example_labels=[t.label for t in presets],
+                    label="Target-style presets (the grinning face, train split, in each style)")
     run.click(oneshot_handler(session), [reference, method, init, iterations, seed, lr, align],
               [grid, info, download, state], api_name="adapt_oneshot", show_progress_on=[grid], **LANED)
     _render_section(session, state, "oneshot")

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from pipelines.style_targets import TARGETS, StyleTarget
 from pipelines.zoo import ASSETS
 
 EXAMPLES = ASSETS / "examples"
@@ -15,6 +16,12 @@ def example_images(prefix: str, zoo_name: str) -> list[str]:
     if zoo_name != "emoji64":
         return []
     return sorted(str(p) for p in EXAMPLES.glob(f"{prefix}*.png"))
+
+
+def style_targets(zoo_name: str) -> list[StyleTarget]:
+    """The adaptation tabs' target-style presets (pipelines/style_targets.py), for the emoji64 zoo; none for other
+    zoos, whose generators draw something else."""
+    return list(TARGETS.values()) if zoo_name == "emoji64" else []
 
 
 def run_on_select(examples: gr.Examples, fn: Callable, inputs: list, outputs: list, **events) -> None:
