@@ -15,7 +15,8 @@ Options compared by `bench.generator_recipes` (README, "Generator recipes"):
   (nets/vision_aided.py), its loss added with weight λ on both sides;
 - `--precision`: bf16 autocast for every forward pass (default where the CPU has native bf16,
   AVX512-BF16 or AMX, or on CUDA); R1 and the demodulation energy stay float32;
-- `--init-from DIR`: continue from an exported generator and discriminator.
+- `--init-from DIR`: continue from an exported generator and discriminator, or from another run's folder
+  (its EMA generator and D; fresh optimisers).
 Progress goes to stdout and <run-dir>/log.txt; the state is saved every --ckpt-every steps.
 Every draw of a step (z, style mixing, noise, augmentation, the reals' indices) comes from the run's
 own generator on the training device (`GanTraining.rng`), seeded per process and reseeded by step
