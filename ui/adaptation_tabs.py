@@ -39,14 +39,15 @@ APP_ITERATIONS = {"text": 200, "oneshot": 100}
 
 
 def _preview(g, domain: AdaptedDomain) -> list:
-    """Before / after pairs on the fixed preview samples: the Generate tab's seeds PREVIEW_SEEDS at ψ = 0.7, the
-    same latents (pipelines.generate) and the same constant noise, so "seed 2" is Generate's seed 2."""
-    ws = generate(g, PREVIEW_SEEDS[0], len(PREVIEW_SEEDS), PREVIEW_TRUNCATION).ws.to(g.w_avg.device)
+    """Before / after pairs on the fixed preview samples: the Generate tab's seeds PREVIEW_SEEDS at ψ =
+    PREVIEW_TRUNCATION, the same latents and the same constant noise (pipelines.generate's own samples are the
+    "before" row), so "seed 2" is Generate's seed 2."""
+    samples = generate(g, PREVIEW_SEEDS[0], len(PREVIEW_SEEDS), PREVIEW_TRUNCATION)
     with torch.no_grad():
-        before, after = g.synthesis(ws).clamp(-1, 1), domain.render(g, ws)
+        before, after = samples.images.clamp(-1, 1), domain.render(g, samples.ws.to(g.w_avg.device))
     psi = f"ψ {PREVIEW_TRUNCATION:g}"
-    return ([(tensor_to_pil(b), f"seed {s} ({psi}): before") for b, s in zip(before, PREVIEW_SEEDS)]
-            + [(tensor_to_pil(a), f"seed {s} ({psi}): adapted") for a, s in zip(after, PREVIEW_SEEDS)])
+    return ([(tensor_to_pil(b), f"seed {s} ({psi}): before") for b, s in zip(before, samples.seeds)]
+            + [(tensor_to_pil(a), f"seed {s} ({psi}): adapted") for a, s in zip(after, samples.seeds)])
 
 
 def _summary(domain: AdaptedDomain) -> str:
