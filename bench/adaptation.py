@@ -11,9 +11,9 @@ google style" → "an emoji, <word> style"; one-shot: the target-style rendering
 "grinning face").
 
 Methods (`--methods`, keys of METHODS): RefineStyle tokens at the paper's capacity (L from
-pipelines.domain.paper_rank: the token / synthesis-parameter ratio of Table 2, 87 on emoji64) and at
+pipelines.domain.paper_rank: the token / synthesis-parameter ratio of Table 2) and at
 the small L = 16 used before; StyleGAN-NADA's full fine-tuning of every kernel; one-shot with the
-paper's objective (reconstruction of I_r as Eq. 6's L2 + perceptual terms, sliced-Wasserstein style loss
+paper's objective (reconstruction of I_r as Eq. 6's L2 + perceptual + identity terms, sliced-Wasserstein style loss
 on G'([w_c, w_r])) from scratch, from the two-stage inversion's P̂, Q̂ of I_r, as full fine-tuning, and with
 our identity content term (labelled "(ours)").
 

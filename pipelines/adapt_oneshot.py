@@ -47,7 +47,7 @@ class OneShotSettings:
     # bench.adaptation's validation pick for tokens and full fine-tuning from scratch (3e-4 for tokens
     # initialised from the inversion)
     lr: float = 1e-4
-    rank: int | None = None  # token rank L; None: the paper's capacity (pipelines.domain.paper_rank, 87 on emoji64)
+    rank: int | None = None  # token rank L; None: the paper's capacity (pipelines.domain.paper_rank of the generator)
     layers: list[int] | None = None
     scaling_init: float = 0.1
     style_from: int | None = None  # first W+ layer taken from the reference; None: num_ws // 2

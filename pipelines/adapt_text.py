@@ -33,7 +33,7 @@ class TextAdaptSettings:
     iterations: int = field(default=300, metadata=control(1, 1000, 1, "Iterations"))
     batch: int = 2
     lr: float = 1e-3
-    rank: int | None = None  # token rank L; None: the paper's capacity (pipelines.domain.paper_rank, 87 on emoji64)
+    rank: int | None = None  # token rank L; None: the paper's capacity (pipelines.domain.paper_rank of the generator)
     layers: list[int] | None = None  # tokens: None = every conv layer
     scaling_init: float = 0.1
     truncation: float = 0.7

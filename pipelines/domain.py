@@ -3,7 +3,7 @@
 Two kinds, both applied to a frozen generator without copying it:
 - `tokens` (RefineStyle §3.4): shared low-rank residuals (P̂ = A ⊙ P [1, L, C_out],
   Q̂ = B ⊙ Q [1, L, C_in]) on the refined conv layers, added to every image's modulated kernels; by default L
-  gives the tokens the paper's share of the synthesis network's parameters (`paper_rank`: 87 on emoji64);
+  gives the tokens the paper's share of the synthesis network's parameters (`paper_rank`, computed from the generator);
 - `full` (the NADA / full fine-tuning baseline): a kernel delta for every conv layer.
 
 The file is safetensors: the tensors, plus a JSON header (`domain`) with the kind, the zoo and
