@@ -3,8 +3,9 @@ reference. bench/adaptation.py and the adaptation tabs' presets (ui/adaptation_t
 
 - **Source**: the emoji64 generator draws Google (Noto) emoji, so every adaptation starts from `google`.
 - **Text-driven**: source and target prompts are the emoji CLIP's zero-shot style prompts, "an emoji, <word> style"
-  with each style's first word of `STYLE_WORDS` (the words the CLIP is trained on: pipelines/emojibench.py), e.g.
-  "an emoji, google style" → "an emoji, 3d style".
+  with each style's first word of `STYLE_WORDS` (the words `train.clip` puts in every style's captions:
+  pipelines/emojibench.py), e.g. "an emoji, google style" → "an emoji, 3d style". A CLIP trained before those
+  styles joined its captions reads their words as its unknown token (`nets/emoji_clip.py`).
 - **One-shot reference**: the same emoji in every style, chosen by a rule (`reference_rule`): the first emoji in
   EmojiBench's order (emojibase's Unicode order) that lies in the *train* split and is drawn by *every* style.
   That is U+1F600 "grinning face":
