@@ -81,7 +81,8 @@ def build_networks(device: torch.device) -> InversionNetworks:
     lpips, arcface = ready(LpipsDistance(net, pretrained_backbone=False)), ready(ArcFaceIRSE50())
     return InversionNetworks(
         ready(g), ReconstructionLoss(lpips.perceptual_distance, arcface.identity), e4e=ready(E4EEncoder(**E4E_FFHQ)),
-        refinestyle_1s=ready(one_stage), refinestyle_2s=ready(two_stage), parsing=ready(BiSeNet()).features)
+        refinestyle_1s=ready(one_stage), refinestyle_2s=ready(two_stage), parsing=ready(BiSeNet()).features,
+        others={"perceptual": lpips})  # the one-shot judge (style features and distance), as the app's ffhq zoo
 
 
 def time_inversion(nets: InversionNetworks, device: torch.device, steps: tuple[int, int], repeats: int) -> dict:
@@ -123,9 +124,11 @@ def time_adaptation(nets: InversionNetworks, device: torch.device, steps: tuple[
         return adapt_text(g, towers, TextAdaptSettings(source="a photo of a face", target="a sketch of a face",
                                                        iterations=n))
 
+    judge = nets.network("perceptual")  # LPIPS: its backbone's features drive the style loss, as in the app
+
     def oneshot(n: int) -> object:
-        return adapt_oneshot(g, reference, w_ref, nets.parsing, nets.loss.perceptual, OneShotSettings(iterations=n),
-                             identity=nets.loss.identity)
+        return adapt_oneshot(g, reference, w_ref, judge.features, judge.perceptual_distance,
+                             OneShotSettings(iterations=n), identity=nets.loss.identity)
 
     return {"text (tokens, batch 2, ViT-B/32 + ViT-B/16)": guarded(lambda: per_step(text, steps, device)),
             "one-shot (tokens, batch 2)": guarded(lambda: per_step(oneshot, steps, device))}
