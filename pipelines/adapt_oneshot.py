@@ -45,7 +45,7 @@ class OneShotSettings:
     iterations: int = field(default=300, metadata=control(1, 1000, 1, "Iterations"))
     batch: int = 2
     # bench.adaptation's validation pick for tokens and full fine-tuning from scratch (3e-4 for tokens
-    # initialised from the inversion)
+    # initialised from the inversion), made by the earlier Google → Twitter bench with tokens at rank 16
     lr: float = 1e-4
     rank: int | None = None  # token rank L; None: the paper's capacity (pipelines.domain.paper_rank of the generator)
     layers: list[int] | None = None

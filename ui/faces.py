@@ -1,4 +1,4 @@
-"""Face alignment at the app's edge, shared by the tabs that take a photo: the "Align face" option,
+"""Face alignment at the app's edge, shared by the tabs that take a photo: the "Align the face" option,
 the upload prepared as the zoo's networks take it, and the paste-back outputs.
 
 A zoo whose manifest names an alignment (ffhq: `"aligned": "ffhq"`) shows the option, ticked; emoji64
