@@ -27,7 +27,6 @@ from nets.modconv import LowRankFactors
 from nets.stylegan2 import Generator
 
 KINDS = ("tokens", "full")
-MAX_DOMAIN_BYTES = 64 * 2**20
 SMALL_RANK = 16  # the token rank the app and the bench used before the paper's capacity (a bench row)
 
 # RefineStyle's adaptation capacity (Table 2: 2.98 M token parameters, against StyleGAN-NADA's full fine-tuning of
@@ -48,6 +47,19 @@ def token_parameters(g: Generator, rank: int, layers: list[int] | None = None) -
 def synthesis_parameters(g: Generator) -> int:
     """Every parameter of the synthesis network (kernels, affine maps, biases, noise strengths, toRGB, const)."""
     return sum(t.numel() for t in g.synthesis.parameters())
+
+
+def max_domain_bytes(g: Generator | None = None) -> int:
+    """The largest domain file `AdaptedDomain.load` reads for `g`: twice the fp32 bytes of g's synthesis network,
+    plus 1 MiB for the header and the safetensors framing.
+
+    A full fine-tuning domain stores a delta for every conv kernel (83 % of the synthesis parameters on the official
+    1024 px generator: ~90 MiB, under a bound of ~217 MiB); tokens at the paper's rank store ~10 % of them. So every
+    domain the app or the pipelines make for g fits, and a file far larger than anything g could own is refused before
+    it is parsed. Without g: the bound of the official 1024 px generator, the largest this project builds.
+    """
+    parameters = synthesis_parameters(g) if g is not None else OFFICIAL_SYNTHESIS_PARAMETERS
+    return 2 * 4 * parameters + 2**20
 
 
 def paper_rank(g: Generator) -> int:
@@ -218,9 +230,11 @@ class AdaptedDomain:
         """Read a domain file; with g, check that every tensor fits its layers (ValueError otherwise) and
         put them on g's device."""
         path = Path(path)
-        if path.stat().st_size > MAX_DOMAIN_BYTES:
-            raise ValueError(f"{path.name} is {path.stat().st_size / 2**20:.0f} MiB; domain files are at most "
-                             f"{MAX_DOMAIN_BYTES // 2**20} MiB")
+        size, limit = path.stat().st_size, max_domain_bytes(g)
+        if size > limit:
+            whose = "this generator's" if g is not None else "the largest generator's"
+            raise ValueError(f"{path.name} is {size / 2**20:.1f} MiB; {whose} domain files are at most "
+                             f"{limit / 2**20:.1f} MiB (twice its synthesis network): not a domain of this generator")
         try:
             with safe_open(str(path), "pt") as f:
                 info = json.loads((f.metadata() or {}).get("domain", "null"))

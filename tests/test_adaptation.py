@@ -13,7 +13,7 @@ from pipelines.adapt_oneshot import OneShotSettings, adapt_from_reference, adapt
 from pipelines.adapt_text import TextAdaptSettings, adapt_text
 from pipelines.clip_loss import DirectionalLoss, clip_towers
 from pipelines.clip_text import tokenize
-from pipelines.domain import AdaptedDomain, DomainParameters
+from pipelines.domain import AdaptedDomain, DomainParameters, max_domain_bytes, synthesis_parameters
 from pipelines.inversion import InversionNetworks
 from pipelines.losses import ReconstructionLoss
 from pipelines.losses import sliced_wasserstein
@@ -59,6 +59,24 @@ def test_domain_tokens_add_to_an_inversions_residuals_and_round_trip(g, tmp_path
     (tmp_path / "junk.safetensors").write_bytes(b"not a domain")
     with pytest.raises(ValueError, match="not a domain file"):
         AdaptedDomain.load(tmp_path / "junk.safetensors")
+
+
+def test_the_domain_file_bound_follows_the_generator_and_refuses_larger_files(g, tmp_path):
+    # a full fine-tuning domain (a delta for every kernel) of g loads under g's bound
+    full = DomainParameters.create(g, "full", None, None).freeze({"mode": "text"})
+    path = full.save(tmp_path / "full.safetensors")
+    assert path.stat().st_size <= max_domain_bytes(g) == 8 * synthesis_parameters(g) + 2**20
+    back = AdaptedDomain.load(path, g)
+    assert back.kind == "full" and set(back.weight_deltas) == set(range(len(g.synthesis.convs)))
+    # the official 1024 px generator's full domain (~90 MiB of kernels, fp32) is under its bound
+    kernels = 23_583_744  # conv kernel numbers of nets.configs.FFHQ1024 (pipelines.domain.paper_rank)
+    assert 4 * kernels < max_domain_bytes() and 4 * kernels > 64 * 2**20
+    # a file over g's bound is refused before it is read, with a clear ValueError
+    big = tmp_path / "big.safetensors"
+    with big.open("wb") as f:
+        f.truncate(max_domain_bytes(g) + 1)
+    with pytest.raises(ValueError, match="domain files are at most .* not a domain of this generator"):
+        AdaptedDomain.load(big, g)
 
 
 def test_sliced_wasserstein_compares_distributions_not_positions():
