@@ -195,6 +195,27 @@ def generator_signature(g: Generator) -> dict:
     return {"size": g.size, "w_dim": g.w_dim, "channels": list(g.channels)}
 
 
+def _parse_tensors(name: str, tensors: dict[str, Tensor]) -> tuple[dict[int, LowRankFactors], dict[int, Tensor]]:
+    """A domain file's tensors by layer: `tokens.<i>.p` with `tokens.<i>.q`, and `deltas.<i>`; a ValueError naming
+    the key for an unknown key or a factor without its partner."""
+    p, q, deltas = {}, {}, {}
+    for key, value in tensors.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "tokens" and parts[1].isdigit() and parts[2] in ("p", "q"):
+            (p if parts[2] == "p" else q)[int(parts[1])] = value
+        elif len(parts) == 2 and parts[0] == "deltas" and parts[1].isdigit():
+            deltas[int(parts[1])] = value
+        else:
+            raise ValueError(f"{name} is not a domain file: unknown tensor '{key}' "
+                             f"(domain files hold tokens.<layer>.p / .q and deltas.<layer>)")
+    for have, lack, factor in ((p, q, "q"), (q, p, "p")):
+        missing = sorted(set(have) - set(lack))
+        if missing:
+            raise ValueError(f"{name} is not a domain file: tokens.{missing[0]}.{factor} is missing "
+                             f"(every layer's tokens need both .p and .q)")
+    return {i: (p[i], q[i]) for i in p}, deltas
+
+
 @dataclass
 class AdaptedDomain:
     kind: str
@@ -243,9 +264,7 @@ class AdaptedDomain:
             raise ValueError(f"{path.name} is not a domain file ({type(err).__name__})") from None
         if not isinstance(info, dict) or info.get("kind") not in KINDS:
             raise ValueError(f"{path.name} has no domain header; make one with the adaptation tabs or pipelines")
-        tokens = {int(k.split(".")[1]): (tensors[k], tensors[k[:-1] + "q"]) for k in tensors
-                  if k.startswith("tokens.") and k.endswith(".p")}
-        deltas = {int(k.split(".")[1]): v for k, v in tensors.items() if k.startswith("deltas.")}
+        tokens, deltas = _parse_tensors(path.name, tensors)
         if g is not None:
             device = g.w_avg.device
             tokens = {i: (p.to(device), q.to(device)) for i, (p, q) in tokens.items()}

@@ -79,6 +79,21 @@ def test_the_domain_file_bound_follows_the_generator_and_refuses_larger_files(g,
         AdaptedDomain.load(big, g)
 
 
+def test_a_malformed_domain_file_is_a_value_error_naming_the_key(g, tmp_path):
+    from safetensors.torch import save_file
+    conv = g.synthesis.convs[1].conv
+    header = {"domain": '{"kind": "tokens"}'}
+    save_file({"tokens.1.p": torch.zeros(1, 2, conv.out_channels)}, str(tmp_path / "p.safetensors"), metadata=header)
+    with pytest.raises(ValueError, match=r"tokens\.1\.q is missing"):
+        AdaptedDomain.load(tmp_path / "p.safetensors", g)
+    save_file({"tokens.1.q": torch.zeros(1, 2, conv.in_channels)}, str(tmp_path / "q.safetensors"), metadata=header)
+    with pytest.raises(ValueError, match=r"tokens\.1\.p is missing"):
+        AdaptedDomain.load(tmp_path / "q.safetensors", g)
+    save_file({"tokens.x.p": torch.zeros(1)}, str(tmp_path / "x.safetensors"), metadata=header)
+    with pytest.raises(ValueError, match="unknown tensor 'tokens.x.p'"):
+        AdaptedDomain.load(tmp_path / "x.safetensors", g)
+
+
 def test_sliced_wasserstein_compares_distributions_not_positions():
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(2, 8, 6, 6, generator=gen)
