@@ -1,9 +1,11 @@
 """The app builds without a server, says when the generator is missing, and serves its endpoints."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -142,10 +144,10 @@ def test_adaptation_endpoints_train_download_and_render(client, tmp_path):
     grid, info, oneshot_file = client.predict(handle_file(str(tmp_path / "ref.png")), "full", False, 10, 0,
                                               api_name="/adapt_oneshot")
     assert "full" in info and "reference MSE" in info
-    pair, preview = client.predict(handle_file(str(tmp_path / "ref.png")), handle_file(domain_file),
-                                   api_name="/render_text_domain")
-    assert len(pair) == 2 and len(preview) == 8
-    pair, preview = client.predict(None, handle_file(oneshot_file), api_name="/render_oneshot_domain")
+    pair, preview, status = client.predict(handle_file(str(tmp_path / "ref.png")), handle_file(domain_file),
+                                           api_name="/render_text_domain")
+    assert len(pair) == 2 and len(preview) == 8 and status == ""
+    pair, preview, status = client.predict(None, handle_file(oneshot_file), api_name="/render_oneshot_domain")
     assert pair is None and len(preview) == 8  # no image: the domain's preview only
     with pytest.raises(Exception, match="empty"):
         client.predict("", "twitter style emoji", "tokens", 10, 0, api_name="/adapt_text")
@@ -201,6 +203,25 @@ def _bad_inputs(folder: Path) -> dict[str, tuple[Path, str | None]]:
     Image.new("RGB", (60, 40), (200, 100, 0)).save(rotated, format="JPEG", exif=exif.tobytes())
     put("exif_rotated.jpg", rotated.getvalue(), None)
     return files
+
+
+def test_the_alignment_note_shows_on_the_oneshot_tab_and_the_render_section(client, tmp_path, monkeypatch):
+    """Several faces in an upload: the one-shot summary and the render section's status say the largest was
+    used, as the Inversion and Editing tabs' status does (the tiny zoo does not align, so the note is faked)."""
+    real = adaptation_tabs.prepare_upload
+    note = "2 faces found; the largest was aligned"
+
+    def with_two_faces(*args, **kwargs):
+        return dataclasses.replace(real(*args, **kwargs), alignment=SimpleNamespace(note=note))
+
+    monkeypatch.setattr(adaptation_tabs, "DOMAIN_DIR", tmp_path / "domains")
+    monkeypatch.setattr(adaptation_tabs, "prepare_upload", with_two_faces)
+    Image.new("RGB", (24, 24), (30, 160, 90)).save(tmp_path / "ref.png")
+    image = handle_file(str(tmp_path / "ref.png"))
+    _, info, oneshot_file = client.predict(image, "tokens", False, 2, 0, api_name="/adapt_oneshot")
+    assert info.startswith(note) and "reference MSE" in info
+    pair, preview, status = client.predict(image, handle_file(oneshot_file), api_name="/render_oneshot_domain")
+    assert len(pair) == 2 and status == note
 
 
 def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(client, tmp_path):

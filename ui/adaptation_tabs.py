@@ -21,7 +21,7 @@ from pipelines.inversion import (DOMAIN_CODE_METHODS, DOMAIN_CODE_SETTINGS, Inve
 
 from .controls import slider
 from .examples import style_targets
-from .faces import align_option, prepare_upload
+from .faces import align_option, prepare_upload, with_note
 from .jobs import Tracker, stop_button, stoppable
 from .serving import FAST, LANED, adaptation_seconds, gpu, inversion_seconds
 from .session import Session, user_errors
@@ -66,15 +66,16 @@ def _save(domain: AdaptedDomain) -> str:
     return str(domain.save(DOMAIN_DIR / f"domain-{domain.info['mode']}-{uuid.uuid4().hex[:8]}.safetensors"))
 
 
-def _results(g, domain: AdaptedDomain | None, track: Tracker) -> tuple:
+def _results(g, domain: AdaptedDomain | None, track: Tracker, note: str = "") -> tuple:
     """(grid, summary, download, state): a finished domain is saved and becomes the tab's last domain;
-    a stopped one is previewed only, and nothing is written."""
+    a stopped one is previewed only, and nothing is written. `note` (the reference's alignment note, one-shot)
+    heads the summary."""
     if domain is None:  # stopped while waiting for the slow lane
-        return [], track.stopped(), None, gr.skip()
+        return [], with_note(note, track.stopped()), None, gr.skip()
     if domain.info.get("cancelled"):
-        return _preview(g, domain), _summary(domain), None, gr.skip()
+        return _preview(g, domain), with_note(note, _summary(domain)), None, gr.skip()
     path = _save(domain)
-    return _preview(g, domain), _summary(domain), path, path
+    return _preview(g, domain), with_note(note, _summary(domain)), path, path
 
 
 def _render_section(session: Session, state: gr.State, name: str) -> None:
@@ -88,16 +89,18 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
                                       file_types=[".safetensors"])
                 go = gr.Button("Render in domain")
             with gr.Column():
+                status = gr.Markdown(label="Status", elem_id=f"{name}-render-status")
                 pair = gr.ImageSlider(label="Inverted vs. in the adapted domain", format="png", type="pil")
                 preview = gr.Gallery(label="The domain on the preview seeds", columns=len(PREVIEW_SEEDS), format="png")
 
-    go.click(render_handler(session), [image, domain_file, state, align], [pair, preview],
+    go.click(render_handler(session), [image, domain_file, state, align], [pair, preview, status],
              api_name=f"render_{name}_domain",
              **FAST)
 
 
 def render_handler(session: Session) -> Callable:
-    """The /render_*_domain endpoints; their parameter names are the API's (the last domain is the tab's state)."""
+    """The /render_*_domain endpoints; their parameter names are the API's (the last domain is the tab's state).
+    -> (inverted, in the domain) or None without an image, the preview grid, the status (the alignment's note)"""
 
     @gpu(lambda image, domain_file, last_domain, align_face=False, progress=None:
          max(inversion_seconds([m], InversionSettings(DOMAIN_CODE_SETTINGS)) for m in DOMAIN_CODE_METHODS))
@@ -112,14 +115,14 @@ def render_handler(session: Session) -> Callable:
             domain = AdaptedDomain.load(Path(source), g)
             grid = _preview(g, domain)
             if not image:
-                return None, grid
+                return None, grid, ""
             nets = InversionNetworks.build(session.load, session.zoo.available)
             track = Tracker(progress)
-            target = prepare_upload(session, image, bool(align_face), g.size, track).target
-            result = invert_for_domain(nets, target, track)
+            prepared = prepare_upload(session, image, bool(align_face), g.size, track)
+            result = invert_for_domain(nets, prepared.target, track)
             with torch.no_grad():
                 adapted = domain.render(g, result.ws, residuals=result.residuals)
-        return (tensor_to_pil(result.image), tensor_to_pil(adapted)), grid
+        return (tensor_to_pil(result.image), tensor_to_pil(adapted)), grid, prepared.note
 
     return render_in_domain
 
@@ -185,11 +188,11 @@ def oneshot_handler(session: Session) -> Callable:
         g, judge = nets.generator, session.load("perceptual")
         settings = OneShotSettings(method=method, iterations=int(iterations), lr=float(learning_rate), seed=int(seed))
         track = Tracker(progress)
-        ref = prepare_upload(session, reference_image, bool(align_face), g.size, track).target
+        prepared = prepare_upload(session, reference_image, bool(align_face), g.size, track)
         with user_errors(), session.lane.enter(cancel, track) as entered:
-            domain = adapt_from_reference(nets, judge, ref, settings, bool(init_from_inversion), track, cancel,
-                                          zoo=session.zoo.name) if entered else None
-        return _results(g, domain, track)
+            domain = adapt_from_reference(nets, judge, prepared.target, settings, bool(init_from_inversion), track,
+                                          cancel, zoo=session.zoo.name) if entered else None
+        return _results(g, domain, track, prepared.note)
 
     return adapt_to_reference
 

@@ -50,6 +50,12 @@ def prepare_upload(session: Session, path: str, align: bool, resolution: int, pr
         raise gr.Error(str(err)) from None
 
 
+def with_note(note: str, text: str = "") -> str:
+    """A status line of a tab that prepared an upload: its alignment's note (`PreparedImage.note`: several faces,
+    the largest was used) above `text`, as the Inversion and Editing tabs' status shows it; `text` alone without."""
+    return "\n\n".join(part for part in (note, text) if part)
+
+
 def input_caption(prepared: PreparedImage) -> str:
     return "input (aligned)" if prepared.alignment is not None else "input"
 
