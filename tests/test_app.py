@@ -23,6 +23,7 @@ from pipelines.generate import generate, kernel_spectrum
 from pipelines.zoo import register_local_slot
 from train.directions import save_directions
 from ui import adaptation_tabs
+from ui.faces import save_bounded
 from ui.jobs import job_threads
 from ui.session import Session
 
@@ -222,6 +223,14 @@ def test_the_alignment_note_shows_on_the_oneshot_tab_and_the_render_section(clie
     assert info.startswith(note) and "reference MSE" in info
     pair, preview, status = client.predict(image, handle_file(oneshot_file), api_name="/render_oneshot_domain")
     assert len(pair) == 2 and status == note
+
+
+def test_pasted_back_pngs_do_not_accumulate(tmp_path):
+    keep = 3
+    written = [save_bounded(Image.new("RGB", (4, 4), (i, 0, 0)), tmp_path, "pasted", keep) for i in range(7)]
+    left = sorted(tmp_path.glob("pasted-*.png"))
+    assert len(left) == keep and Path(written[-1]) in left  # the newest stays (Gradio has yet to copy it)
+    assert all(Path(p).exists() for p in written[-keep:])
 
 
 def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(client, tmp_path):

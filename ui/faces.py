@@ -8,10 +8,12 @@ names none and hides it (its images are taken as they are). The work is pipeline
 from __future__ import annotations
 
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
 import gradio as gr
+from PIL import Image
 from torch import Tensor
 
 from pipelines.align import NoUsableFace, PreparedImage, prepare_input
@@ -20,6 +22,7 @@ from pipelines.images import tensor_to_pil
 from .session import Session
 
 PASTE_DIR = Path(tempfile.gettempdir()) / "refinestyle-pasted"
+PASTE_KEEP = 64  # PNGs kept in PASTE_DIR: Gradio copies each into its own cache as the response goes out
 ALIGN_LABEL = "Align the face"
 ALIGN_INFO = ("Cut the face from the photo the way the model's training photos were cut (FFHQ: from the eyes "
               "and the mouth corners); the results can then be pasted back into your photo.")
@@ -77,7 +80,17 @@ def pasted(prepared: PreparedImage, images: list[tuple[Tensor, str]]) -> tuple[l
     if prepared.alignment is None or not images:
         return [], None
     shots = [(tensor_to_pil(prepared.paste_back(image)), caption) for image, caption in images]
-    PASTE_DIR.mkdir(parents=True, exist_ok=True)
-    path = PASTE_DIR / f"pasted-{uuid.uuid4().hex[:8]}.png"
-    shots[0][0].save(path)
-    return shots, str(path)
+    return shots, save_bounded(shots[0][0], PASTE_DIR, "pasted", PASTE_KEEP)
+
+
+def save_bounded(image: Image.Image, directory: Path, prefix: str, keep: int) -> str:
+    """`image` as `<directory>/<prefix>-<id>.png`, after removing the oldest of the folder's `<prefix>-*.png` so
+    that at most `keep` remain: a download file only has to live until Gradio copies it into its cache (as it
+    sends the response), so the folder stays bounded however long the server runs."""
+    directory.mkdir(parents=True, exist_ok=True)
+    older = sorted(directory.glob(f"{prefix}-*.png"))  # the names start with the time written, so oldest first
+    for old in older[:max(0, len(older) - keep + 1)]:
+        old.unlink(missing_ok=True)  # (a concurrent request may have removed it already)
+    path = directory / f"{prefix}-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.png"
+    image.save(path)
+    return str(path)
