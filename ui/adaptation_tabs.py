@@ -32,9 +32,9 @@ PREVIEW_SEEDS = [0, 1, 2, 3]  # the Generate tab's seeds 0-3 at its default ψ
 PREVIEW_TRUNCATION = 0.7
 METHODS = [("Tokens (RefineStyle)", "tokens"), ("Full fine-tuning (baseline)", "full")]
 DOMAIN_DIR = Path(tempfile.gettempdir()) / "refinestyle-domains"
-# where the app's iteration sliders start (the settings' defaults are the papers' 300): runs that end
-# within 60 s on emoji64 on a 2-core CPU under load (tests/test_app_emoji64.py times them; measured
-# 0.16 s a text and 0.38 s a one-shot iteration at load 3.7: README, app section)
+# where the app's iteration sliders start (the settings' defaults are the papers' 300): runs meant to end
+# within 60 s on emoji64 on a 2-core CPU under load, at the default token rank (tests/test_app_emoji64.py
+# times them and prints the seconds)
 APP_ITERATIONS = {"text": 200, "oneshot": 100}
 
 
