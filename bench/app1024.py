@@ -107,8 +107,8 @@ def build_zoo(root: Path, seed: int = 0) -> Path:
     from nets.e4e import E4E_FFHQ, E4EEncoder
     from nets.judges import ArcFaceIRSE50
     from pipelines.converters import convert_rosinality_generator
+    from pipelines.runtime import seeded_initialisation
 
-    torch.manual_seed(seed)
     folder = root / "zoo" / ZOO_NAME
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -121,23 +121,28 @@ def build_zoo(root: Path, seed: int = 0) -> Path:
             torch.save(obj, path)
         return path
 
-    ckpt = {"g_ema": _rosinality_generator(seed)}
-    w_avg = convert_rosinality_generator(ckpt).w_avg.clone()  # the converter estimates it without latent_avg
-    ckpt["latent_avg"] = w_avg
-    files: dict[str, list[Path]] = {"generator": [saved("stylegan2-ffhq-config-f.pt", ckpt)]}
-    del ckpt
-    encoder = {f"encoder.{k}": v for k, v in E4EEncoder(**E4E_FFHQ).state_dict().items() if k != "w_avg"}
-    files["e4e"] = [saved("e4e_ffhq_encode.pt", {"state_dict": encoder, "latent_avg": w_avg.expand(18, -1).clone(),
-                                                  "opts": {}})]
-    del encoder
-    files["perceptual"] = [saved("model.safetensors", _timm_vgg16(seed), "vgg16_tv_in1k")]
-    files["identity"] = [saved("model_ir_se50.pth", ArcFaceIRSE50().state_dict())]
-    files["parsing"] = [saved("79999_iter.pth", BiSeNet().state_dict())]
-    files["clip"] = [saved("open_clip_model.safetensors", open_clip.create_model(name).state_dict(), sub)
-                     for name, sub in (("ViT-B-32", "vit_b32"), ("ViT-B-16", "vit_b16"))]
+    # the layers built here (the encoders, ArcFace, BiSeNet, open_clip) initialise themselves from torch's global
+    # generator: a fork of it seeded with `seed` (the caller's state is restored); the directions come from the
+    # fork's stream after the block, through a local generator
+    with seeded_initialisation(seed) as gen:
+        ckpt = {"g_ema": _rosinality_generator(seed)}
+        w_avg = convert_rosinality_generator(ckpt).w_avg.clone()  # the converter estimates it without latent_avg
+        ckpt["latent_avg"] = w_avg
+        files: dict[str, list[Path]] = {"generator": [saved("stylegan2-ffhq-config-f.pt", ckpt)]}
+        del ckpt
+        encoder = {f"encoder.{k}": v for k, v in E4EEncoder(**E4E_FFHQ).state_dict().items() if k != "w_avg"}
+        files["e4e"] = [saved("e4e_ffhq_encode.pt", {"state_dict": encoder, "latent_avg": w_avg.expand(18, -1).clone(),
+                                                      "opts": {}})]
+        del encoder
+        files["perceptual"] = [saved("model.safetensors", _timm_vgg16(seed), "vgg16_tv_in1k")]
+        files["identity"] = [saved("model_ir_se50.pth", ArcFaceIRSE50().state_dict())]
+        files["parsing"] = [saved("79999_iter.pth", BiSeNet().state_dict())]
+        files["clip"] = [saved("open_clip_model.safetensors", open_clip.create_model(name).state_dict(), sub)
+                         for name, sub in (("ViT-B-32", "vit_b32"), ("ViT-B-16", "vit_b16"))]
     unit = torch.nn.functional.normalize
-    directions = {name: unit(torch.randn(1, 512), dim=1) for name in ("age", "smile", "rotation")}
-    directions["ganspace"] = {"mean": w_avg[None], "comp": unit(torch.randn(GANSPACE_COMPONENTS, 1, 512), dim=2),
+    directions = {name: unit(torch.randn(1, 512, generator=gen), dim=1) for name in ("age", "smile", "rotation")}
+    directions["ganspace"] = {"mean": w_avg[None],
+                              "comp": unit(torch.randn(GANSPACE_COMPONENTS, 1, 512, generator=gen), dim=2),
                               "std": torch.ones(GANSPACE_COMPONENTS)}
     files["directions"] = [saved(f"{name}.pt", value, "directions") for name, value in directions.items()]
 
