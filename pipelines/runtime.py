@@ -1,4 +1,5 @@
-"""Process-level settings for CPU inference and training, and seeded network initialisation."""
+"""Process-level settings for CPU inference and training, seeded network initialisation, and evaluation mode
+that gives networks back as they came."""
 from __future__ import annotations
 
 import ctypes
@@ -45,3 +46,22 @@ def seeded_initialisation(seed: int) -> Iterator[torch.Generator]:
         torch.random.default_generator.manual_seed(seed)
         yield gen
         gen.set_state(torch.random.default_generator.get_state())
+
+
+@contextmanager
+def evaluation_mode(*nets: torch.nn.Module) -> Iterator[None]:
+    """Run the block with `nets` in eval mode, then give every one of their modules back the mode it had on entry.
+
+    An evaluation must not change the networks it scores: a recipe may score its network mid-training, and the
+    zoo shares one cached instance of each network between every caller, so a trailing `.train()` (or `.eval()`)
+    would leak into them. Modes are restored module by module, so a network that entered with some modules in
+    eval mode (frozen BatchNorm, say) leaves the same way.
+    """
+    modes = [(module, module.training) for net in nets for module in net.modules()]
+    for net in nets:
+        net.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training

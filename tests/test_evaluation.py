@@ -74,6 +74,61 @@ def test_cross_style_of_a_network_gives_the_recipes_google_to_twitter_figure():
     assert r["pairs"]["fluent→emojione"] == pytest.approx(expected)
 
 
+def _modes(net: torch.nn.Module) -> list[bool]:
+    return [m.training for m in net.modules()]
+
+
+def _tiny_networks() -> dict:
+    """One tiny network (or two) per evaluation module, with the call that scores it."""
+    from nets.emoji_clip import EmojiClip
+    from nets.parsing_unet import ParsingUNet
+    from nets.style_judge import StyleJudge
+    from pipelines.clip_text import tokenize
+    from pipelines.evaluation import clip, parsing, style_judge
+
+    emojinet = EmojiNet(widths=[8, 8, 16, 16, 16], embed_dim=8)
+    words = tokenize(["google style emoji"])[:, :16].flatten().tolist()
+    model = EmojiClip(8, {"image_size": 64, "patch_size": 16, "width": 16, "layers": 1, "head_width": 8},
+                      {"context_length": 16, "width": 16, "heads": 2, "layers": 1}, sorted(set(words) - {0}))
+    unet, probe = ParsingUNet(["background", "white", "dark", "warm", "red", "other"], widths=[4, 4, 8, 8, 8]), \
+        EmojiNet(widths=[8, 8, 8, 8, 8])
+    judge = StyleJudge(list(STYLES), widths=[4, 4, 8, 8], blocks=1)
+    return {"emojinet.evaluate": ([emojinet], lambda data: evaluate(emojinet, data)),
+            "emojinet.cross_style": ([emojinet], lambda data: cross_style(emojinet, data)),
+            "clip.evaluate": ([model], lambda data: clip.evaluate(model, data)),
+            "parsing.evaluate": ([unet, probe], lambda data: parsing.evaluate(unet, data, probe)),
+            "style_judge.evaluate": ([judge], lambda data: style_judge.evaluate(judge, data))}
+
+
+@pytest.mark.parametrize("name", ["emojinet.evaluate", "emojinet.cross_style", "clip.evaluate", "parsing.evaluate",
+                                  "style_judge.evaluate"])
+def test_evaluation_runs_in_eval_mode_and_gives_each_module_its_mode_back(name):
+    """The zoo's networks are shared and cached, and recipes score mid-training: an evaluation scores in eval
+    mode and leaves every module as it found it (here a training network with one module frozen in eval mode,
+    then a network wholly in eval mode)."""
+    g = torch.Generator().manual_seed(0)
+    images = {s: torch.randint(0, 256, (6, 64, 64, 3), generator=g, dtype=torch.uint8).numpy() for s in STYLES}
+    data = toy_bench(["test"] * 5 + ["train"], {}, bases=["a", "b", "c", "a", "d", "e"], images=images)
+    for i, record in enumerate(data.records):
+        record["name"] = f"emoji {i}"
+    nets, score = _tiny_networks()[name]
+    seen = []
+    for module in (m for net in nets for m in net.modules()):
+        module.register_forward_pre_hook(lambda module, args: seen.append(module.training))
+    for net in nets:
+        net.train()
+        list(net.modules())[-1].eval()
+    entry = [_modes(net) for net in nets]
+    assert any(any(m) for m in entry) and not all(all(m) for m in entry)  # mixed
+    score(data)
+    assert [_modes(net) for net in nets] == entry
+    for net in nets:
+        net.eval()
+    score(data)
+    assert all(not any(_modes(net)) for net in nets)
+    assert seen and not any(seen)  # every module the evaluation called ran in eval mode
+
+
 def test_style_counts_per_split():
     drawn = {s: [True] * 5 for s in EXTRA} | {"fluent_3d": [True, False, False, True, True]}
     data = toy_bench(["train", "test", "train", "test", "train"], drawn)

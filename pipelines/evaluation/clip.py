@@ -14,26 +14,26 @@ import torch
 from nets.emoji_clip import EmojiClip
 from pipelines.clip_text import tokenize
 from pipelines.emojibench import STYLE_PROMPTS, STYLES, EmojiBench
+from pipelines.runtime import evaluation_mode
 
 
 @torch.no_grad()
 def evaluate(model: EmojiClip, data: EmojiBench, split: str = "test") -> dict:
-    model.eval()
-    idx = data.indices(split)
-    context = model.clip.context_length
-    prompts = torch.stack([model.encode_text(tokenize([STYLE_PROMPTS[s]], context))[0] for s in STYLES])  # [S, D]
-    per_style = {}
-    for k, s in enumerate(STYLES):
-        rows = idx[data.has_style(s)[idx]]
-        emb = model.encode_image(data.tensor(data.style(s)[rows]))
-        per_style[s] = ((emb @ prompts.t()).argmax(1) == k).double().mean().item(), len(rows)
-    bases = np.array([data.records[i]["base"] for i in idx])
-    gallery = model.encode_image(data.tensor(data.google[idx]))  # [N, D]
-    queries = sorted({(data.records[i]["base"], data.records[i]["name"]) for i in idx})
-    text = model.encode_text(tokenize([f"a {name} emoji" for _, name in queries], context))
-    top5 = (text @ gallery.t()).topk(5, dim=1).indices.numpy()
-    hits = [base in set(bases[row]) for (base, _), row in zip(queries, top5)]
-    model.train()
+    with evaluation_mode(model):
+        idx = data.indices(split)
+        context = model.clip.context_length
+        prompts = torch.stack([model.encode_text(tokenize([STYLE_PROMPTS[s]], context))[0] for s in STYLES])  # [S, D]
+        per_style = {}
+        for k, s in enumerate(STYLES):
+            rows = idx[data.has_style(s)[idx]]
+            emb = model.encode_image(data.tensor(data.style(s)[rows]))
+            per_style[s] = ((emb @ prompts.t()).argmax(1) == k).double().mean().item(), len(rows)
+        bases = np.array([data.records[i]["base"] for i in idx])
+        gallery = model.encode_image(data.tensor(data.google[idx]))  # [N, D]
+        queries = sorted({(data.records[i]["base"], data.records[i]["name"]) for i in idx})
+        text = model.encode_text(tokenize([f"a {name} emoji" for _, name in queries], context))
+        top5 = (text @ gallery.t()).topk(5, dim=1).indices.numpy()
+        hits = [base in set(bases[row]) for (base, _), row in zip(queries, top5)]
     images = sum(n for _, n in per_style.values())
     return {"zero_shot_style_accuracy": sum(acc * n for acc, n in per_style.values()) / images,
             "zero_shot_style_accuracy_per_style": {s: acc for s, (acc, _) in per_style.items()},

@@ -16,26 +16,26 @@ from torch import Tensor
 
 from nets.emojinet import ATTRIBUTES, EmojiNet
 from pipelines.emojibench import STYLES, EmojiBench
+from pipelines.runtime import evaluation_mode
 
 
 @torch.no_grad()
 def evaluate(net: EmojiNet, data: EmojiBench, split: str = "test") -> dict:
-    net.eval()
-    idx = data.indices(split)
-    bases = np.array([data.records[i]["base"] for i in idx])
-    out = {}
-    per_style = {}
-    for style in ("google", "twitter"):
-        x = data.tensor(getattr(data, style)[idx])
-        per_style[style] = net(x)
-    q, g = per_style["google"]["embedding"], per_style["twitter"]["embedding"]
-    nearest = (q @ g.t()).argmax(1).numpy()  # [N]
-    out["retrieval_r1_google_to_twitter"] = float((bases[nearest] == bases).mean())
-    for field, values in ATTRIBUTES.items():
-        target = torch.from_numpy(data.label_ids(field)[idx])
-        correct = sum((per_style[s]["logits"][field].argmax(1) == target).float().sum().item() for s in per_style)
-        out[f"accuracy_{field}"] = correct / (2 * len(idx))
-    net.train()
+    with evaluation_mode(net):
+        idx = data.indices(split)
+        bases = np.array([data.records[i]["base"] for i in idx])
+        out = {}
+        per_style = {}
+        for style in ("google", "twitter"):
+            x = data.tensor(getattr(data, style)[idx])
+            per_style[style] = net(x)
+        q, g = per_style["google"]["embedding"], per_style["twitter"]["embedding"]
+        nearest = (q @ g.t()).argmax(1).numpy()  # [N]
+        out["retrieval_r1_google_to_twitter"] = float((bases[nearest] == bases).mean())
+        for field, values in ATTRIBUTES.items():
+            target = torch.from_numpy(data.label_ids(field)[idx])
+            correct = sum((per_style[s]["logits"][field].argmax(1) == target).float().sum().item() for s in per_style)
+            out[f"accuracy_{field}"] = correct / (2 * len(idx))
     return out
 
 
@@ -62,15 +62,14 @@ def cross_style_r1(embeddings: dict[str, Tensor], drawn: dict[str, np.ndarray], 
 @torch.no_grad()
 def cross_style(net: EmojiNet, data: EmojiBench, split: str = "test", batch: int = 256) -> dict:
     """`cross_style_r1` of the identity embedding over every EmojiBench style, on `split`."""
-    net.eval()
-    idx = data.indices(split)
-    embeddings, drawn = {}, {}
-    for s in STYLES:
-        drawn[s] = data.has_style(s)[idx]
-        emb = torch.zeros(len(idx), net.embed.out_features)
-        rows = np.flatnonzero(drawn[s])
-        for i in range(0, len(rows), batch):
-            emb[rows[i : i + batch]] = net.identity(data.tensor(data.style(s)[idx[rows[i : i + batch]]]))
-        embeddings[s] = emb
-    net.train()
+    with evaluation_mode(net):
+        idx = data.indices(split)
+        embeddings, drawn = {}, {}
+        for s in STYLES:
+            drawn[s] = data.has_style(s)[idx]
+            emb = torch.zeros(len(idx), net.embed.out_features)
+            rows = np.flatnonzero(drawn[s])
+            for i in range(0, len(rows), batch):
+                emb[rows[i : i + batch]] = net.identity(data.tensor(data.style(s)[idx[rows[i : i + batch]]]))
+            embeddings[s] = emb
     return cross_style_r1(embeddings, drawn, np.array([data.records[i]["base"] for i in idx]))

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from nets.emojinet import EmojiNet
 from nets.parsing_unet import ParsingUNet
 from pipelines.emojibench import EmojiBench
+from pipelines.runtime import evaluation_mode
 
 REGIONS = ["background", "white", "dark", "warm", "red", "other"]
 SOURCES = {"google": "google", "twitter": "twitter", "fluent_flat": "fluent_flat", "fluent": "fluent_flat"}  # input -> label
@@ -107,11 +108,11 @@ def linear_probe_r2(net: ParsingUNet, emojinet: EmojiNet, train_x: torch.Tensor,
 
 
 def evaluate(net: ParsingUNet, data: EmojiBench, emojinet: EmojiNet) -> dict:
-    net.eval()
-    test_sets = batches(data, "test")
-    out = {style: segmentation_scores(net, x, y) for style, (x, y) in test_sets.items()}
-    out["mean_iou"] = float(np.mean([v["mean_iou"] for v in out.values()]))
-    tr, te = data.indices("train"), data.indices("test")
-    probe_train = data.tensor(data.google[tr[:: max(1, len(tr) // 256)]])
-    out["linear_probe_r2_from_emojinet"] = linear_probe_r2(net, emojinet, probe_train, data.tensor(data.google[te]))
+    with evaluation_mode(net, emojinet):
+        test_sets = batches(data, "test")
+        out = {style: segmentation_scores(net, x, y) for style, (x, y) in test_sets.items()}
+        out["mean_iou"] = float(np.mean([v["mean_iou"] for v in out.values()]))
+        tr, te = data.indices("train"), data.indices("test")
+        probe_train = data.tensor(data.google[tr[:: max(1, len(tr) // 256)]])
+        out["linear_probe_r2_from_emojinet"] = linear_probe_r2(net, emojinet, probe_train, data.tensor(data.google[te]))
     return out

@@ -8,20 +8,21 @@ import torch
 
 from nets.style_judge import StyleJudge
 from pipelines.emojibench import STYLES, EmojiBench
+from pipelines.runtime import evaluation_mode
 
 from .styles import style_rows
 
 
 @torch.no_grad()
 def evaluate(judge: StyleJudge, data: EmojiBench, split: str = "test", batch: int = 256) -> dict:
-    judge.eval()
-    rows = style_rows(data, split)
-    confusion = np.zeros((len(STYLES), len(STYLES)), dtype=int)
-    for t, style in enumerate(STYLES):
-        images = data.style(style)[rows[style]]
-        for i in range(0, len(images), batch):
-            pred = judge(data.tensor(images[i : i + batch])).argmax(1).numpy()
-            np.add.at(confusion[t], pred, 1)
+    with evaluation_mode(judge):
+        rows = style_rows(data, split)
+        confusion = np.zeros((len(STYLES), len(STYLES)), dtype=int)
+        for t, style in enumerate(STYLES):
+            images = data.style(style)[rows[style]]
+            for i in range(0, len(images), batch):
+                pred = judge(data.tensor(images[i : i + batch])).argmax(1).numpy()
+                np.add.at(confusion[t], pred, 1)
     per_style = {s: float(confusion[t, t] / max(1, confusion[t].sum())) for t, s in enumerate(STYLES)}
     return {"accuracy": float(np.trace(confusion) / confusion.sum()), "per_style": per_style,
             "confusion": confusion.tolist(), "styles": list(STYLES), "count": int(confusion.sum())}
