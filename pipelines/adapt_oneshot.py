@@ -30,7 +30,7 @@ from nets.stylegan2 import Generator
 from .domain import AdaptedDomain, DomainParameters, check_schedule, generator_signature
 from .inversion import InversionNetworks, invert_for_domain
 from .jobs import Cancel, Progress
-from .losses import sliced_wasserstein
+from .losses import ReconstructionLoss, sliced_wasserstein
 from .methods.refinestyle_2s import two_stage_residuals
 from .metrics import mse
 from .settings import control
@@ -83,6 +83,7 @@ def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Feat
     content = torch.Generator().manual_seed(s.seed)  # the content codes of w_mix
     params = DomainParameters.create(g, s.method, s.layers, s.rank, s.scaling_init, s.seed, start)
     opt = torch.optim.Adam(params.parameters(), lr=s.lr)
+    reconstruction = ReconstructionLoss(perceptual, identity, l2=1.0, lpips=s.perceptual_weight, id=s.recon_id_weight)
     with torch.no_grad():
         reference_feats = features(reference)
         reference_id = identity(reference) if s.recon_id_weight > 0 else None  # [1, D]
@@ -94,10 +95,7 @@ def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Feat
             w_content = g.broadcast(g.mapping(torch.randn(s.batch, g.z_dim, generator=content).to(reference.device)))
             w_mix = torch.cat([w_content[:, :style_from], w_ref[:, style_from:].expand(s.batch, -1, -1)], dim=1)
             source_id = identity(g.synthesis(w_mix)) if s.id_weight > 0 else None  # [B, D]
-        recon = params.render(g, w_ref)
-        loss_recon = mse(recon, reference).mean() + s.perceptual_weight * perceptual(recon, reference).mean()
-        if reference_id is not None:
-            loss_recon = loss_recon + s.recon_id_weight * (1 - (identity(recon) * reference_id).sum(1)).mean()
+        loss_recon, _ = reconstruction(params.render(g, w_ref), reference, reference_id)
         styled = params.render(g, w_mix)
         loss_style = style_loss(features, styled, reference_feats, gen)
         loss = s.recon_weight * loss_recon + s.style_weight * loss_style
