@@ -192,7 +192,7 @@ def score(bn: BenchNetworks, images: Tensor, p: Pairs, style: str, text: Directi
         per_perc.append(judge.perceptual_distance(im, real).flatten())
         ident.append((judge.identity(im) * judge.identity(source)).sum(1))
         if base is not None:
-            direction.append(clip_direction(text, im, base[i : i + BATCH]))
+            direction.append(text.direction_consistency(im, base[i : i + BATCH]))
     per_mse, per_perc = torch.cat(per_mse), torch.cat(per_perc)
     out = {"mse": per_mse.mean().item(), "perceptual": per_perc.mean().item(), "id": torch.cat(ident).mean().item(),
            "clip_direction": torch.cat(direction).mean().item() if direction else None,
@@ -209,15 +209,6 @@ def validation_perceptual(bn: BenchNetworks, domain: AdaptedDomain, p: Pairs) ->
     images = render(bn.nets.generator, domain, p.ws)
     return torch.cat([bn.perceptual.perceptual_distance(images[i : i + BATCH], p.target[i : i + BATCH]).flatten()
                       for i in range(0, len(images), BATCH)]).mean().item()
-
-
-def clip_direction(text: DirectionalLoss, images: Tensor, base: Tensor) -> Tensor:
-    """cos(E_I(images) − E_I(base), ΔT) per image, averaged over the CLIP towers.  -> [N]"""
-    cos = []
-    for tower, text_dir in zip(text.towers, text.text_dirs):
-        delta = torch.nn.functional.normalize(tower.encode_image(images) - tower.encode_image(base), dim=-1, eps=1e-8)
-        cos.append((delta * text_dir).sum(-1))
-    return torch.stack(cos).mean(0)
 
 
 def paired_changes(rows: dict, seed: int = 0) -> None:

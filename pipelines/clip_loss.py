@@ -56,15 +56,25 @@ class DirectionalLoss:
         with torch.no_grad():
             self.text_dirs = [F.normalize(t.encode_text([target]) - t.encode_text([source]), dim=-1) for t in towers]
 
-    def __call__(self, adapted: Tensor, frozen: Tensor) -> Tensor:
-        """adapted, frozen [B, 3, R, R] (same latents) -> mean over towers and images of 1 − cos(ΔI, ΔT)."""
-        losses = []
+    def tower_cosines(self, adapted: Tensor, frozen: Tensor) -> list[Tensor]:
+        """adapted, frozen [B, 3, R, R] (same latents) -> per tower, cos(ΔI, ΔT) [B] with ΔI = E_I(adapted) −
+        E_I(frozen) (frozen's embedding taken without gradient)."""
+        cosines = []
         for tower, text_dir in zip(self.towers, self.text_dirs):
             with torch.no_grad():
                 base = tower.encode_image(frozen)
             delta = F.normalize(tower.encode_image(adapted) - base, dim=-1, eps=1e-8)
-            losses.append(1 - (delta * text_dir).sum(-1).mean())
-        return torch.stack(losses).mean()
+            cosines.append((delta * text_dir).sum(-1))
+        return cosines
+
+    def __call__(self, adapted: Tensor, frozen: Tensor) -> Tensor:
+        """adapted, frozen [B, 3, R, R] (same latents) -> mean over towers and images of 1 − cos(ΔI, ΔT)."""
+        return torch.stack([1 - cos.mean() for cos in self.tower_cosines(adapted, frozen)]).mean()
+
+    @torch.no_grad()
+    def direction_consistency(self, adapted: Tensor, frozen: Tensor) -> Tensor:
+        """cos(ΔI, ΔT) per image, averaged over the towers (the bench's CLIP direction consistency).  -> [B]"""
+        return torch.stack(self.tower_cosines(adapted, frozen)).mean(0)
 
     @torch.no_grad()
     def text_consistency(self, images: Tensor, target: str) -> float:

@@ -112,6 +112,20 @@ def test_directional_loss_is_zero_along_the_text_direction(towers, g):
         DirectionalLoss(towers, "", "twitter")
 
 
+def test_directional_loss_and_the_benchs_direction_consistency_share_one_cosine(towers):
+    """The loss is 1 − the mean of the per-tower cosines, and bench.adaptation's CLIP direction consistency their
+    per-image mean over towers: the same numbers as the two formulas written out."""
+    import torch.nn.functional as F
+    loss = DirectionalLoss(towers, "google style emoji", "twitter style emoji")
+    frozen = torch.rand(3, 3, 16, 16) * 2 - 1
+    adapted = frozen + 0.3 * torch.randn_like(frozen)
+    with torch.no_grad():
+        cos = [(F.normalize(t.encode_image(adapted) - t.encode_image(frozen), dim=-1, eps=1e-8) * d).sum(-1)
+               for t, d in zip(loss.towers, loss.text_dirs)]
+        assert torch.equal(loss(adapted, frozen), torch.stack([1 - c.mean() for c in cos]).mean())
+        assert torch.equal(loss.direction_consistency(adapted, frozen), torch.stack(cos).mean(0))
+
+
 def test_text_adaptation_trains_tokens_cancels_cleanly_and_leaves_g_untouched(g, towers):
     before = {k: v.clone() for k, v in g.state_dict().items()}
     tokens = adapt_text(g, towers, TextAdaptSettings(iterations=40, lr=1e-2, rank=4, seed=0))
