@@ -50,6 +50,7 @@ from pipelines.adapt_text import TextAdaptSettings, adapt_text
 from pipelines.clip_loss import ClipTower, DirectionalLoss, clip_towers
 from pipelines.domain import SMALL_RANK, AdaptedDomain, paper_rank
 from pipelines.emojibench import EmojiBench, load_emojibench
+from pipelines.evaluation.styles import style_rows
 from pipelines.images import tensor_to_pil
 from pipelines.inversion import InversionNetworks
 from pipelines.metrics import mse, paired_bootstrap
@@ -147,11 +148,10 @@ def pairs(bn: BenchNetworks, data: EmojiBench, rows: np.ndarray, style: str) -> 
     return Pairs(rows, ws, google, real)
 
 
-def style_rows(data: EmojiBench, style: str, split: str, count: int, exclude: int | None = None) -> np.ndarray:
-    """`count` rows of `split` that `style` draws: the first ones of the test split, evenly spread over the train
-    split (validation), never `exclude` (the reference)."""
-    idx = data.indices(split)
-    idx = idx[data.has_style(style)[idx]]
+def scored_rows(data: EmojiBench, style: str, split: str, count: int, exclude: int | None = None) -> np.ndarray:
+    """`count` of the rows of `split` that `style` draws (`pipelines.evaluation.styles.style_rows`): the first ones
+    of the test split, evenly spread over the train split (validation), never `exclude` (the reference)."""
+    idx = style_rows(data, split)[style]
     if exclude is not None:
         idx = idx[idx != exclude]
     if split == "test" or len(idx) <= count:
@@ -250,8 +250,8 @@ def bench_style(bn: BenchNetworks, data: EmojiBench, style: str, methods: list[s
     t, g = target(style), bn.nets.generator
     ref_row = reference_row(data)
     reference = reference_image(data, style)
-    test = pairs(bn, data, style_rows(data, style, "test", n_images), style)
-    val = pairs(bn, data, style_rows(data, style, "train", n_images, exclude=ref_row), style) if len(lrs) > 1 else None
+    test = pairs(bn, data, scored_rows(data, style, "test", n_images), style)
+    val = pairs(bn, data, scored_rows(data, style, "train", n_images, exclude=ref_row), style) if len(lrs) > 1 else None
     text, prompt = DirectionalLoss(bn.towers, t.source_prompt, t.target_prompt), t.target_prompt
     unadapted = render(g, None, test.ws)
     rows = {UNADAPTED: score(bn, unadapted, test, style, text, prompt, None) | {"parameters": 0},
