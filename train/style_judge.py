@@ -6,7 +6,7 @@ Data: every (emoji, style) pair of the train split that the style draws; each ba
 styles uniformly, so styles with fewer emoji weigh the same. Inputs are shifted by up to ±4 px
 (on white). EmojiNet's mild blur and light noise are off by default (`--blur-prob`, `--noise`):
 what separates Fluent colour from Fluent 3D at 64 px is soft edges and fine shading, which both
-remove (the ablation is in the model card's run log and the #18 note). AdamW with a cosine
+remove (the ablation: README, "Style judge"). AdamW with a cosine
 schedule. Evaluation on the test split (emoji never seen; `pipelines/evaluation/style_judge.py`,
 which bench.zoo_emoji64 runs too): accuracy over all styles, per style, and the confusion matrix
 (rows: true style, columns: predicted).
