@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         result = {"cpu": cpu_model(), "threads": args.threads, "load_average_before": load,
                   "torch": torch.__version__, "zoo_build_seconds": built, "zoo_gib": zoo_bytes / 2**30,
                   "loaded_rss_mib": loaded, "calls": calls, "memory": whole, "command": "python -m bench.app1024",
-                  "note": "2-core machine shared with a generator training run (python -m train.generator)"}
+                  "note": "2-core machine shared with training runs in the background (see load_average_before)"}
     publish("app1024", result, table(result), "python -m bench.app1024", RESULTS, args.readme)
 
 

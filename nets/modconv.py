@@ -27,6 +27,11 @@ Nothing of size C_out × C_in × k × k is formed per sample:
   `_kernel_energy`; shared factors form the batch's one ΔW [C_out, C_in] there).
 For a batch of one, the style and the demodulation are folded into the static kernel instead,
 which is cheaper than two passes over the activations.
+
+Shared factors whose rank is not low for the layer (`dense_residual`; the paper's L = 256 on config-f's
+64- and 32-channel layers at 512 and 1024 px) go through the one shared kernel ΔW ⊗ 1_k×k instead: a dense
+convolution over the batch (folded into the static kernel for a batch of one). It keeps no L-channel maps for
+backward, which at L = 256 on the two 1024 px layers alone were 6.5 GiB for a batch of two.
 """
 from __future__ import annotations
 
@@ -101,13 +106,23 @@ class ModulatedConv2d(nn.Module):
             coef = gain * self.scale * torch.rsqrt(self.scale**2 * energy + 1e-8)  # [B, O]
         else:
             coef = x.new_full((batch, self.out_channels), gain * self.scale)
+        dense = None  # shared factors of a rank that is not low here: the one ΔW ⊗ 1_k×k [O, I, k, k]
+        if residual is not None and residual[0].shape[0] == 1 and \
+                dense_residual(residual[0].shape[1], self.in_channels, self.out_channels, self.kernel_size):
+            k = self.kernel_size
+            dense = (residual[0][0].t() @ residual[1][0])[:, :, None, None].expand(-1, -1, k, k)
+            residual = None
 
         if batch == 1:  # fold style and demodulation into the kernel: no pass over the activations
-            kernel = weight * s[0, None, :, None, None] * coef[0, :, None, None, None]  # [O, I, k, k]
-            y = self._conv(x, kernel, bias)
+            kernel = weight * s[0, None, :, None, None]  # [O, I, k, k]
+            if dense is not None:
+                kernel = kernel + dense
+            y = self._conv(x, kernel * coef[0, :, None, None, None], bias)
         else:
             y = self._conv(x * s[:, :, None, None], weight)
-            if residual is not None and residual[0].shape[0] == 1:  # shared factors: before demodulation
+            if dense is not None:  # before demodulation, as the factored response below
+                y = y + self._conv(x, dense.contiguous())
+            elif residual is not None and residual[0].shape[0] == 1:  # shared factors: before demodulation
                 y = y + self._shared_residual_response(x, *residual)
                 residual = None
             scale = coef[:, :, None, None]
@@ -144,6 +159,18 @@ class ModulatedConv2d(nn.Module):
         if self.demodulate:
             k = k * torch.rsqrt(k.square().sum((2, 3, 4), keepdim=True) + 1e-8)
         return k
+
+
+def dense_residual(rank: int, in_channels: int, out_channels: int, kernel_size: int) -> bool:
+    """Whether shared rank-`rank` factors are applied as the dense kernel ΔW ⊗ 1_k×k rather than factored
+    (both give the same response, within float rounding): when the factored response's multiply-adds per pixel,
+    L·(C_in + C_out) for the two products plus L·k² for the box, reach half the dense convolution's
+    C_in·C_out·k². Half, because the factored form's L-channel maps make it memory-bound: measured at L = 256,
+    batch 2, forward + backward on one CPU thread (factored / dense seconds), config-f's layers at
+    128 px 0.72/1.03 (up) and 1.00/1.46, at 256 px 1.31/1.33 and 1.71/1.70 — factored by this rule —, at
+    512 px 2.83/1.87 and 3.67/2.15, at 1024 px 7.51/2.89 and 9.79/3.00 — dense."""
+    taps = kernel_size * kernel_size
+    return 2 * rank * (in_channels + out_channels + taps) >= in_channels * out_channels * taps
 
 
 def box_kernel(k: int, blur_kernel: Tensor | None = None) -> Tensor:

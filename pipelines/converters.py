@@ -275,18 +275,19 @@ def read_classifier_backbone(path: str | Path) -> dict[str, Tensor]:
     return {k: state[k] for k in classifier_backbone_keys(state)}
 
 
-def load_lpips(path: str | Path | None, net: str = "alex"):
+def load_lpips(path: str | Path | None, net: str = "alex", resize: int | None = None):
     """LPIPS with its linear layers from the `lpips` package (v0.1, alex and vgg ship in its wheel) and
     its backbone from `path`, a classifier file read by `read_classifier_backbone`: for "vgg", timm's
     `model.safetensors` of `timm/vgg16.tv_in1k` (torchvision's original ImageNet VGG16 weights) or
     torchvision's `vgg16-397923af.pth`; for "alex", torchvision's `alexnet-owt-7be5be79.pth` (or a
-    .safetensors copy). Without a path the backbone is torchvision's own download.
+    .safetensors copy). Without a path the backbone is torchvision's own download. resize: images
+    larger than this are area-downsampled to it before LPIPS (None: their own resolution).
     -> nets.judges.LpipsDistance"""
     from nets.judges import LpipsDistance
 
     if path is None:
-        return LpipsDistance(net)
-    judge = LpipsDistance(net, pretrained_backbone=False)
+        return LpipsDistance(net, resize=resize)
+    judge = LpipsDistance(net, pretrained_backbone=False, resize=resize)
     judge.load_backbone(read_classifier_backbone(path))
     return judge
 

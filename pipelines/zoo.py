@@ -287,10 +287,13 @@ def _load_project_directions(paths: list[Path], options: dict) -> object:
 
 def _load_lpips(paths: list[Path], options: dict) -> object:
     """LPIPS: linear layers from the pip package; the backbone from the slot's file (torchvision's
-    classifier state dict), which the manifest must name like any other weight."""
+    classifier state dict), which the manifest must name like any other weight. Options: "net" (alex,
+    vgg), "resize" (the largest side LPIPS sees; larger images are area-downsampled; absent: full size)."""
     from .converters import load_lpips
 
-    return load_lpips(paths[0] if paths else None, options.get("net", "alex")).eval().requires_grad_(False)
+    resize = options.get("resize")
+    return load_lpips(paths[0] if paths else None, options.get("net", "alex"),
+                      None if resize is None else int(resize)).eval().requires_grad_(False)
 
 
 def _load_arcface(paths: list[Path], options: dict) -> object:

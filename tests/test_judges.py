@@ -137,6 +137,61 @@ def test_lpips_vgg_from_a_timm_vgg16_file_equals_lpips_on_the_same_backbone(tmp_
         LOADERS["lpips"]([tmp_path / "model.safetensors"], {"net": "alex"})
 
 
+def _vgg_judges(tmp_path, resize: int) -> tuple[LpipsDistance, LpipsDistance]:
+    """LPIPS-VGG through the zoo loader on one random backbone, with the "resize" option and without."""
+    from safetensors.torch import save_file
+
+    save_file(_vgg16_backbone(), str(tmp_path / "model.safetensors"))
+    sized = LOADERS["lpips"]([tmp_path / "model.safetensors"], {"net": "vgg", "resize": resize})
+    full = LOADERS["lpips"]([tmp_path / "model.safetensors"], {"net": "vgg"})
+    assert sized.resize == resize and full.resize is None
+    return sized, full
+
+
+def test_lpips_resize_is_lpips_on_the_area_downsampled_images(tmp_path):
+    """With "resize", distances and features are LPIPS's on the images area-downsampled to that size
+    (the ffhq zoo: 1024 -> 256 px, as e4e and the StyleGAN2-ADA projector), and gradients reach every pixel
+    of the full-size input; images no larger than it, and a judge without the option, are untouched."""
+    import torch.nn.functional as F
+
+    sized, full = _vgg_judges(tmp_path, 32)
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(2, 3, 128, 128, generator=gen) * 2 - 1
+    y = (x + 0.3 * torch.randn(x.shape, generator=gen)).clamp(-1, 1)
+    small_x, small_y = (F.interpolate(v, size=(32, 32), mode="area") for v in (x, y))
+    assert torch.allclose(small_x, x.unflatten(2, (32, 4)).unflatten(4, (32, 4)).mean((3, 5)), atol=1e-6)
+    with torch.no_grad():
+        d, d_small, d_full = sized.perceptual_distance(x, y), full.perceptual_distance(small_x, small_y), \
+            full.perceptual_distance(x, y)
+        feats, feats_small = sized.features(x), full.features(small_x)
+    assert torch.allclose(d, d_small, rtol=1e-5, atol=1e-7), (d, d_small)
+    assert not torch.allclose(d, d_full, rtol=1e-2)
+    assert [f.shape[-1] for f in feats] == [32, 16, 8, 4, 2]  # relu1_2 .. relu5_3 of the 32 px image
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(feats, feats_small))
+    assert sized.sized(torch.zeros(1, 3, 96, 128)).shape[-2:] == (24, 32)  # the larger side to 32, aspect kept
+
+    # gradients flow through the downsampling to the full-size input: the 32 px image's gradient, spread
+    # evenly over each 4×4 block it averaged
+    xg, small = x.clone().requires_grad_(True), small_x.clone().requires_grad_(True)
+    sized.perceptual_distance(xg, y).sum().backward()
+    full.perceptual_distance(small, small_y).sum().backward()
+    assert xg.grad.shape == x.shape and (xg.grad != 0).float().mean() > 0.99
+    spread = small.grad.repeat_interleave(4, dim=2).repeat_interleave(4, dim=3) / 16
+    assert torch.allclose(xg.grad, spread, rtol=1e-4, atol=1e-9)
+    fg = x.clone().requires_grad_(True)
+    sum(f.square().mul(torch.rand(f.shape, generator=gen)).sum() for f in sized.features(fg)).backward()
+    assert (fg.grad != 0).float().mean() > 0.99
+
+    # no larger than resize: untouched; no option: LPIPS at the image's own size, the features too
+    assert sized.sized(small_x) is small_x
+    with torch.no_grad():
+        assert torch.equal(sized.perceptual_distance(small_x, small_y), full.perceptual_distance(small_x, small_y))
+        assert [f.shape[-1] for f in full.features(x)] == [128, 64, 32, 16, 8]
+        assert torch.equal(full.lpips(x, y).flatten(), d_full)
+    with pytest.raises(ValueError, match="positive"):
+        LpipsDistance("alex", pretrained_backbone=False, resize=0)
+
+
 def test_bisenet_has_the_face_parsing_layout_and_loads_through_the_zoo(tmp_path):
     sd = BiSeNet().state_dict()
     expected = {"cp.resnet.conv1.weight": (64, 3, 7, 7), "cp.resnet.layer2.0.downsample.0.weight": (128, 64, 1, 1),

@@ -155,3 +155,33 @@ def test_shared_factors_match_the_per_image_path(up):
     torch.testing.assert_close(outs[0], outs[1])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("up", [False, True], ids=["same-res", "up"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_shared_factors_of_high_rank_run_as_the_dense_kernel_with_the_same_output_and_gradients(up, batch, monkeypatch):
+    """Shared factors whose rank is not low for the layer (L = 16 on 6 → 5 channels: 2·16·(6 + 5 + 9) ≥ 6·5·9)
+    go through ΔW ⊗ 1_3×3 as one dense convolution (in the folded kernel for a batch of one): the naive
+    materialised kernel's output, and the factored path's gradients; a low rank stays factored."""
+    import nets.modconv as modconv
+
+    m = ModulatedConv2d(6, 5, 3, w_dim=7, up=up).double()
+    assert modconv.dense_residual(16, 6, 5, 3) and not modconv.dense_residual(3, 6, 5, 3)
+    # config-f at the paper's L = 256: factored up to 256 px (128 channels), dense at 512 and 1024 px
+    assert not any(modconv.dense_residual(256, c_in, c_out, 3) for c_in, c_out in ((512, 512), (256, 128), (128, 128)))
+    assert all(modconv.dense_residual(256, c_in, c_out, 3) for c_in, c_out in ((128, 64), (64, 64), (64, 32), (32, 32)))
+    assert not modconv.dense_residual(87, 128, 64, 3) and not modconv.dense_residual(32, 64, 64, 3)  # emoji64's ranks
+    x, w = torch.randn(batch, 6, 8, 8, dtype=torch.double), torch.randn(batch, 7, dtype=torch.double)
+    p, q = (t.double().requires_grad_() for t in _factors(1, 16, m))
+    probe = torch.randn(batch, 5, 16 if up else 8, 16 if up else 8, dtype=torch.double)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x, w, (p, q)), naive_refined_conv(m, x, w, p, q), atol=1e-10, rtol=0)
+    outs, grads = [], []
+    for factored in (False, True):
+        monkeypatch.setattr(modconv, "dense_residual", lambda *a, factored=factored: not factored)
+        y = m(x, w, (p, q))
+        outs.append(y)
+        grads.append(torch.autograd.grad((y * probe).sum(), (p, q, m.weight)))
+    torch.testing.assert_close(outs[0], outs[1])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)

@@ -143,7 +143,7 @@ def test_ffhq_perceptual_slot_names_timms_vgg16_pinned_and_loads_it_as_lpips_vgg
     from pipelines.converters import timm_vgg16_layout
 
     spec = open_zoo("ffhq").slots["perceptual"]
-    assert spec.loader == "lpips" and spec.options["net"] == "vgg"
+    assert spec.loader == "lpips" and spec.options["net"] == "vgg" and spec.options["resize"] == 256
     (f,) = spec.files
     assert (f.repo_id, f.filename, f.revision) == ("timm/vgg16.tv_in1k", "model.safetensors",
                                                    "3394518cba29aee1ea82a49d971be90d2dd1dab7")
