@@ -17,7 +17,10 @@ from ui.examples import EXAMPLES
 from ui.jobs import job_threads
 
 CHROMIUM = Path("/usr/bin/chromium")
-FAST_MS, ADAPT_MS = 20_000, 60_000  # a default run's limit: 20 s, 60 s for the adaptations
+FAST_MS = 20_000  # a default run's limit
+# an adaptation's 60-s limit is asserted through gradio_client (tests/test_app_emoji64.py); the browser
+# waits up to three times that for its images, so a loaded machine's rendering does not fail the UI checks
+ADAPT_WAIT_MS = 180_000
 STOP_S = 2.0
 
 pytestmark = pytest.mark.slow
@@ -150,7 +153,7 @@ def test_every_tab_in_a_browser(browser_app, page, shots):
     assert _nothing_cut(page) == []
 
     _open_tab(page, "Text-driven adaptation")
-    seconds["text adaptation"] = _run(page, "text-run", "text-gallery", 8, ADAPT_MS)
+    seconds["text adaptation"] = _run(page, "text-run", "text-gallery", 8, ADAPT_WAIT_MS)
     page.screenshot(path=str(shots / "text_adaptation.png"), full_page=True)
 
     _set_slider(page, "text-iterations", 1000)  # Stop: the run ends within a step, says where, writes nothing
@@ -170,7 +173,7 @@ def test_every_tab_in_a_browser(browser_app, page, shots):
 
     _open_tab(page, "One-shot adaptation")
     _upload(page, "oneshot-image", reference)
-    seconds["one-shot adaptation"] = _run(page, "oneshot-run", "oneshot-gallery", 8, ADAPT_MS)
+    seconds["one-shot adaptation"] = _run(page, "oneshot-run", "oneshot-gallery", 8, ADAPT_WAIT_MS)
     page.screenshot(path=str(shots / "oneshot_adaptation.png"), full_page=True)
 
     _open_tab(page, "Kernel spectrum")
