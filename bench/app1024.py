@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import platform
 import subprocess
@@ -41,14 +40,6 @@ GANSPACE_COMPONENTS = 8
 
 
 # ---- the zoo -------------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _rosinality_generator(seed: int) -> dict:
     """A config-f `g_ema` state dict initialised as rosinality's modules initialise themselves."""
     import torch
@@ -108,6 +99,7 @@ def build_zoo(root: Path, seed: int = 0) -> Path:
     from nets.judges import ArcFaceIRSE50
     from pipelines.converters import convert_rosinality_generator
     from pipelines.runtime import seeded_initialisation
+    from pipelines.zoo import sha256_file
 
     folder = root / "zoo" / ZOO_NAME
     folder.mkdir(parents=True, exist_ok=True)
@@ -151,7 +143,7 @@ def build_zoo(root: Path, seed: int = 0) -> Path:
     manifest["description"] = "The ffhq zoo's networks in their official file formats with random weights."
     for slot, paths in files.items():
         manifest["slots"][slot]["files"] = [{"path": p.parent.relative_to(root).as_posix(), "filename": p.name,
-                                             "sha256": _sha256(p)} for p in paths]
+                                             "sha256": sha256_file(p)} for p in paths]
     (root / "zoos").mkdir(exist_ok=True)
     path = root / "zoos" / f"{ZOO_NAME}.json"
     path.write_text(json.dumps(manifest, indent=2) + "\n")

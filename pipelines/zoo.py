@@ -79,7 +79,8 @@ class SlotStatus:
     reason: str = ""
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -205,7 +206,7 @@ class Zoo:
         expected = f.sha256 or self._locked(f).get("sha256")
         if not f.repo_id and not expected:
             raise SlotUnavailable(f"{f.where}: the manifest gives no sha256 for this local file")
-        actual = _sha256(path)
+        actual = sha256_file(path)
         if expected and actual != expected:
             raise SlotUnavailable(f"{f.where}: sha256 {actual[:12]}… does not match {expected[:12]}…")
         if f.repo_id and not expected:
@@ -337,7 +338,7 @@ def register_local_slot(manifest: Path, slot: str, folder: Path, loader: str = "
     data = json.loads(manifest.read_text())
     root = manifest.resolve().parents[1]
     rel = folder.resolve().relative_to(root).as_posix()
-    files = [{"path": rel, "filename": p.name, "sha256": _sha256(p)}
+    files = [{"path": rel, "filename": p.name, "sha256": sha256_file(p)}
              for p in sorted(folder.iterdir()) if p.is_file() and p.suffix in {".json", ".safetensors"}]
     data["slots"][slot] = {"loader": loader, "options": options or {}, "files": files, "note": note}
     manifest.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
