@@ -9,6 +9,9 @@ process, and every tab (ui/) is built from pipeline functions.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import socket
+from collections.abc import Iterator
 
 import spaces  # noqa: F401  (first: on a ZeroGPU Space it must be imported before anything touches CUDA)
 import gradio as gr
@@ -53,6 +56,21 @@ def build_demo(zoo: str = DEFAULT_ZOO, device: str = "cpu", default_zoo: str = D
         with gr.Tab("Zoo"):
             zoo_tab.build(session, demo)
     return demo.queue(max_size=QUEUE_SIZE)
+
+
+@contextlib.contextmanager
+def served(zoo: str = DEFAULT_ZOO, device: str = "cpu") -> Iterator[str]:
+    """The app on `zoo`, launched in this process on a free local port (tests, benches); yields its URL
+    and closes it on exit."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = build_demo(zoo, device)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,6 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,27 +238,6 @@ def drive(client, uploads: dict[str, Path]) -> tuple[dict[str, dict], dict[str, 
     return records, outputs
 
 
-@contextlib.contextmanager
-def served(manifest: Path) -> Iterator[Any]:
-    """The app on the zoo, launched on a free port, as a gradio_client Client (as tests/conftest.py does)."""
-    import socket
-
-    from gradio_client import Client
-
-    import app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo = app.build_demo(str(manifest))
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=app.MAX_FILE_SIZE, show_error=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    finally:
-        demo.close()
-
-
 def cpu_model() -> dict[str, str]:
     """lscpu's model name and flags (where lscpu exists)."""
     try:
@@ -307,7 +285,12 @@ def main(argv: list[str] | None = None) -> None:
         zoo_bytes = sum(f.stat().st_size for f in (root / "zoo").rglob("*") if f.is_file())
         uploads = photos(root)
         reset_peak()
-        with served(manifest) as client:
+        from gradio_client import Client
+
+        import app
+
+        with app.served(str(manifest)) as url:
+            client = Client(url, verbose=False)
             loaded = memory()["rss_mib"]
             calls, outputs = drive(client, uploads)
             if args.keep is not None:  # the aligned crop and the pasted-back photos of the inversion, to look at

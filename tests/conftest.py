@@ -46,7 +46,7 @@ def free_port():
 
 
 @pytest.fixture(scope="session")
-def serve_app(free_port):
+def serve_app():
     """A context manager: the app on a zoo, launched on a free port, as a gradio_client Client."""
     from contextlib import contextmanager
 
@@ -56,13 +56,7 @@ def serve_app(free_port):
 
     @contextmanager
     def serve(zoo: str):
-        demo = app.build_demo(zoo)
-        port = free_port()
-        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    max_file_size=app.MAX_FILE_SIZE, show_error=True)
-        try:
-            yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-        finally:
-            demo.close()
+        with app.served(zoo) as url:
+            yield Client(url, verbose=False)
 
     return serve

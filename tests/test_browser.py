@@ -27,19 +27,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def browser_app(free_port):
+def browser_app():
     from playwright import sync_api
 
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    demo = app.build_demo()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.LAUNCH)
-    with sync_api.sync_playwright() as p:
+    with app.served() as url, sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        yield browser, f"http://127.0.0.1:{port}/"
+        yield browser, url
         browser.close()
-    demo.close()
 
 
 @pytest.fixture(scope="module")
