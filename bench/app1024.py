@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from typing import Any
 
 from PIL import Image
 
-from .report import publish
+from .report import machine, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results" / "app1024.json"
@@ -238,17 +237,6 @@ def drive(client, uploads: dict[str, Path]) -> tuple[dict[str, dict], dict[str, 
     return records, outputs
 
 
-def cpu_model() -> dict[str, str]:
-    """lscpu's model name and flags (where lscpu exists)."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return {"model": platform.processor()}
-    info = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    return {"model": info.get("Model name", "").strip(), "flags": info.get("Flags", "").strip(),
-            "cpus": info.get("CPU(s)", "").strip()}
-
-
 def table(result: dict) -> str:
     lines = ["| call | seconds | peak RSS during the call, GiB |", "|---|---|---|"]
     lines += [f"| {name} | {r['seconds']:.1f} | {r['peak_rss_mib'] / 1024:.2f} |" for name, r in result["calls"].items()]
@@ -256,7 +244,7 @@ def table(result: dict) -> str:
     lines += ["", f"Server process (the app and the test client in one process) resident memory: "
                   f"{result['loaded_rss_mib'] / 1024:.2f} GiB with the app built (networks load on first use), {m['rss_mib'] / 1024:.2f} GiB "
                   f"after the calls, {m['peak_rss_mib'] / 1024:.2f} GiB at its peak; zoo files "
-                  f"{result['zoo_gib']:.2f} GiB; {result['cpu']['model']}, {result['threads']} torch thread(s)."]
+                  f"{result['zoo_gib']:.2f} GiB; {result['cpu']['cpu']}, {result['threads']} torch thread(s)."]
     return "\n".join(lines)
 
 
@@ -304,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         whole = memory()
         reset_peak()
         whole["peak_rss_mib"] = max(r["peak_rss_mib"] for r in calls.values())
-        result = {"cpu": cpu_model(), "threads": args.threads, "load_average_before": load,
+        result = {"cpu": machine(), "threads": args.threads, "load_average_before": load,
                   "torch": torch.__version__, "zoo_build_seconds": built, "zoo_gib": zoo_bytes / 2**30,
                   "loaded_rss_mib": loaded, "calls": calls, "memory": whole, "command": "python -m bench.app1024",
                   "note": "2-core machine shared with training runs in the background (see load_average_before)"}

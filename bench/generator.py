@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from pipelines.zoo import open_zoo
 from train.generator import GanTraining, native_bf16, parse_args
 
 from .readme import update_readme_block
+from .report import machine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "generator.json"
 
@@ -114,25 +114,6 @@ def training_step_speed(repeats: int, gen: torch.Generator) -> dict:
             "fp32_seconds": t32, "speedup_vs_fp32": t32 / t16, "native_bf16": native_bf16(torch.device("cpu"))}
 
 
-def cpu_flags() -> list[str]:
-    """The CPU's vector-extension flags (avx*, amx*, fma*) from /proc/cpuinfo."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[1].split("\n", 1)[0].split()
-    except (OSError, IndexError):
-        return []
-    return sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def run(repeats: int) -> dict:
     gen = torch.Generator().manual_seed(0)  # the inputs
     tput = conv_throughput(repeats, gen)
@@ -169,8 +150,7 @@ def run(repeats: int) -> dict:
     rows.append({"case": "1024 px (FFHQ config-f) forward, batch 1", "seconds": t1024, "gflop": flops1024 / 1e9,
                  "efficiency": flops1024 / t1024 / 1e9 / peak})
     return {
-        "machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "flags": cpu_flags()},
+        "machine": machine(),
         "conv3x3_gflops": tput,
         "rows": rows,
         "floors": {"refined_over_plain_max": 1.25, "efficiency_1024_min": 0.5},
@@ -179,8 +159,7 @@ def run(repeats: int) -> dict:
 
 def training_step_only(repeats: int, readme: bool) -> None:
     row = training_step_speed(repeats)
-    result = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                          "flags": cpu_flags()}, "rows": [row]}
+    result = {"machine": machine(), "rows": [row]}
     (RESULTS.parent / "generator_training_step.json").write_text(json.dumps(result, indent=2) + "\n")
     text = training_step_text(row, result["machine"])
     print(text)

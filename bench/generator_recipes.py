@@ -18,7 +18,6 @@ import re
 import statistics
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file
 
 from pipelines.emojibench import load_emojibench
@@ -28,8 +27,8 @@ from pipelines.zoo import open_zoo
 from train.checkpoint import load_state
 from train.generator import networks, parse_args
 
-from .generator import cpu_flags, cpu_name
 from .readme import update_readme_block
+from .report import machine
 from .zoo_emoji64 import _embed, generator_samples
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -116,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = [evaluate_run(run, clip, net, ref, args.samples) for run in args.runs]
         text, name = table(rows), args.name
     RESULTS.mkdir(parents=True, exist_ok=True)
-    info = {"machine": {"cpu": cpu_name(), "flags": cpu_flags(), "threads": torch.get_num_threads()}, "runs": rows}
+    info = {"machine": machine(), "runs": rows}
     (RESULTS / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
     print(text)
     if args.readme:

@@ -1,8 +1,9 @@
-"""GPU timings at 1024 px: every inversion method the 1024 networks allow, each adaptation
-iteration, and the emoji64 generator's training throughput; writes bench/results/gpu.json.
+"""Timings at 1024 px: every inversion method the 1024 networks allow, each adaptation iteration,
+and the emoji64 generator's training throughput; writes bench/results/gpu.json (CUDA) or
+bench/results/cpu1024.json (--device cpu), with the machine it ran on.
 
     python -m bench.gpu [--readme]              # needs CUDA; exits with a message without it
-    python -m bench.gpu --device cpu --steps 1 2 --repeats 1    # a smoke run of the same code on CPU
+    python -m bench.gpu --device cpu --steps 1 3 --repeats 3 [--readme]    # the same cases on this CPU
 
 Timing needs no trained weight, so the networks are the official FFHQ layouts randomly
 initialised (config-f generator, e4e and ArcFace IR-SE50, BiSeNet, LPIPS on a random backbone of
@@ -33,9 +34,10 @@ from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.runtime import seeded_initialisation
 from pipelines.tuning import TuningSettings
 
-from .report import publish
+from .report import machine, publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gpu.json"
+CPU_RESULTS = RESULTS.with_name("cpu1024.json")
 ENCODERS = ("e4e", "refinestyle_1s", "refinestyle_2s")
 TUNED = ("gani", "pti")
 
@@ -77,8 +79,9 @@ def build_networks(device: torch.device) -> InversionNetworks:
 
     g = Generator(**FFHQ1024)
     one_stage, two_stage = build_encoder(g, 1, 16, DEFAULT_LAYERS), build_encoder(g, 2, 16, DEFAULT_LAYERS)
-    net = open_zoo("ffhq").slots["perceptual"].options.get("net", "alex")  # the manifest only: nothing loads
-    lpips, arcface = ready(LpipsDistance(net, pretrained_backbone=False)), ready(ArcFaceIRSE50())
+    options = open_zoo("ffhq").slots["perceptual"].options  # the manifest only: nothing loads
+    lpips = ready(LpipsDistance(options.get("net", "alex"), pretrained_backbone=False, resize=options.get("resize")))
+    arcface = ready(ArcFaceIRSE50())
     return InversionNetworks(
         ready(g), ReconstructionLoss(lpips.perceptual_distance, arcface.identity), e4e=ready(E4EEncoder(**E4E_FFHQ)),
         refinestyle_1s=ready(one_stage), refinestyle_2s=ready(two_stage), parsing=ready(BiSeNet()).features,
@@ -158,7 +161,9 @@ def guarded(case: Callable[[], dict]) -> dict:
 
 
 def table(result: dict) -> str:
-    lines = [f"{result['device']}, torch {result['torch']}", "",
+    m = result["machine"]
+    host = f"{m['cpu']} ({m['cpus']} logical CPUs, {m['threads']} torch thread(s); {' '.join(m['flags'])})"
+    lines = [f"{result['device']}, torch {result['torch']}; host {host}", "",
              "| case | seconds |", "|---|---|"]
     for group in ("inversion", "adaptation"):
         for name, r in result[group].items():
@@ -189,14 +194,15 @@ def main(argv: list[str] | None = None) -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     with seeded_initialisation(0):
         nets = build_networks(device)
-    result = {"device": name, "torch": torch.__version__, "resolution": 1024,
+    result = {"device": name, "torch": torch.__version__, "resolution": 1024, "machine": machine(),
               "inversion": time_inversion(nets, device, tuple(args.steps), args.repeats),
               "adaptation": time_adaptation(nets, device, tuple(args.steps)),
               "training": time_training(device, args.repeats)}
-    if device.type != "cuda":
-        print(table(result))  # a smoke run's numbers are not the GPU's: nothing is written
-        return
-    publish("gpu", result, table(result), "python -m bench.gpu", RESULTS, args.readme)
+    if device.type == "cuda":
+        publish("gpu", result, table(result), "python -m bench.gpu", RESULTS, args.readme)
+    else:
+        command = f"python -m bench.gpu --device cpu --steps {' '.join(map(str, args.steps))} --repeats {args.repeats}"
+        publish("cpu1024", result, table(result), command, CPU_RESULTS, args.readme)
 
 
 if __name__ == "__main__":

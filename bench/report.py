@@ -1,10 +1,14 @@
-"""What every bench script does at the end, the zoo flag, and the inversion settings the inversion and editing
-benches share."""
+"""What every bench script does at the end, the machine it ran on, the zoo flag, and the inversion settings
+the inversion and editing benches share."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 from pathlib import Path
+
+import torch
 
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.settings import add_flag
@@ -22,6 +26,24 @@ def publish(name: str, result: dict, table: str, command: str, results: Path, re
     print(table)
     if readme:
         update_readme_block(name, f"```\n$ {command}\n```\n\n{table}\n")
+
+
+def machine() -> dict:
+    """The CPU a timing was measured on: its model name, its vector-extension flags (avx*, amx*, fma*, as
+    lscpu lists them, from /proc/cpuinfo), its logical CPUs, torch's threads and version."""
+    name, flags = platform.processor() or platform.machine(), []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = sorted(f for f in value.split() if f.startswith(("avx", "amx", "fma")))
+                break
+    except OSError:
+        pass
+    return {"cpu": name, "flags": flags, "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__}
 
 
 def add_zoo_argument(p: argparse.ArgumentParser) -> None:
