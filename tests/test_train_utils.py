@@ -12,7 +12,7 @@ from nets.stylegan2 import Discriminator
 from pipelines.augment import random_homographies
 from pipelines.runtime import seeded_initialisation
 from train.augment import AdaptiveAugment, _cutout, _translation, diff_augment
-from train.emojinet import jitter
+from train.emojinet import jitter, style_pairs
 from train.checkpoint import load_state, save_state
 from train.export import ModelCard, ship
 
@@ -107,3 +107,18 @@ def test_ship_writes_the_weights_the_record_and_the_model_card(tmp_path):
     text = (tmp_path / "README.md").read_text()
     assert text.startswith("# tiny judge\n\na test network; ") and "(3 steps, 0.00 h on" in text
     assert torch.allclose(EmojiNet.from_pretrained(tmp_path).identity(x), net.identity(x), atol=1e-2)
+
+
+def test_style_pairs_draw_two_different_styles_that_both_draw_the_row():
+    # rows 0-2 drawn by styles 0 and 1; row 3 by styles 0, 1 and 2 (the rare style); row 4 only by style 0
+    drawn = torch.tensor([[1, 1, 0], [1, 1, 0], [1, 1, 0], [1, 1, 1], [1, 0, 0]], dtype=torch.bool)
+    gen = torch.Generator().manual_seed(0)
+    rows, first, second = style_pairs(drawn, 3000, gen)
+    for r, a, b in zip(rows.tolist(), first, second):
+        assert a != b and drawn[r, a] and drawn[r, b]
+    assert 4 not in rows.tolist()  # a row only one style draws cannot be paired
+    first = torch.tensor(first)
+    assert abs((first == 2).float().mean().item() - 1 / 3) < 0.05  # the rare style leads a third of the pairs
+    assert (rows == 3).float().mean().item() > 1 / 3  # so its one row is drawn far above its 1/5 share
+    again = style_pairs(drawn, 3000, torch.Generator().manual_seed(0))
+    assert torch.equal(again[0], rows) and again[2] == second

@@ -1,17 +1,20 @@
-"""Train EmojiNet (nets/emojinet.py) on both styles of the EmojiBench train split, evaluate, export.
+"""Train EmojiNet (nets/emojinet.py) on every style of the EmojiBench train split, evaluate, export.
 
     python -m train.emojinet                 # train (resumable), evaluate on the test split, export
+    python -m train.emojinet --styles google twitter   # the earlier two-style recipe (an ablation row)
 
-Identity: CosFace (s = 16, m = 0.2) over the train identities, with the Google and Twitter
-renderings of an emoji (every skin tone) in one class, plus an InfoNCE term that pulls each
-emoji's two renderings together within a batch. Attributes: cross-entropy per head. Inputs
-are jittered (±4 px translation on white, light Gaussian noise and blur) so that the network
-also reads generated samples. AdamW, cosine schedule.
+Each step draws `--batch` emoji as pairs of renderings in two different styles: a first style
+uniformly over `--styles`, an emoji that style draws, then a second style uniformly among the
+other styles that draw it (so the rare styles, line art and EmojiOne, are paired as often as the
+others). Identity: CosFace (s = 16, m = 0.2) over the train identities, every rendering of an
+emoji (every style, every skin tone) in one class, plus an InfoNCE term that pulls each pair's two
+renderings together within a batch. Attributes: cross-entropy per head on both renderings. Inputs
+are jittered (±4 px translation on white, light Gaussian noise and blur) so that the network also
+reads generated samples. AdamW, cosine schedule.
 
 Evaluation on the test split (identities never seen in training; `pipelines/evaluation/emojinet.py`,
-which bench.zoo_emoji64 runs too): cross-style retrieval R@1 (each Google image queries the Twitter
-images of the test identities; a hit is any rendering of the same emoji) and per-attribute accuracy
-over both styles.
+which bench.zoo_emoji64 runs too): Google → Twitter retrieval R@1, per-attribute accuracy over the
+Google and Twitter renderings, and the mean cross-style R@1 over every ordered pair of styles.
 """
 from __future__ import annotations
 
@@ -23,14 +26,15 @@ import torch
 import torch.nn.functional as F
 
 from nets.emojinet import ATTRIBUTES, EmojiNet
-from pipelines.emojibench import EmojiBench, load_emojibench
-from pipelines.evaluation.emojinet import evaluate
+from pipelines.emojibench import STYLE_NAMES, STYLES, EmojiBench, load_emojibench
+from pipelines.evaluation.emojinet import cross_style, evaluate
 from pipelines.runtime import seeded_initialisation, tune_cpu_allocator
 from pipelines.zoo import open_zoo, register_local_slot
 
 from .augment import _translation
 from .export import save_network
 from .recipe import Distributed, add_training_flags, export_folder, run_steps, setup_distributed
+
 
 def jitter(x: torch.Tensor, generator: torch.Generator, blur_prob: float = 0.5, noise: float = 0.03) -> torch.Tensor:
     """Translation (±4 px, white), Gaussian noise of a std drawn in [0, `noise`), and a mild blur on a
@@ -45,13 +49,29 @@ def jitter(x: torch.Tensor, generator: torch.Generator, blur_prob: float = 0.5, 
     return pick * blurred + (1 - pick) * x
 
 
+def style_pairs(drawn: torch.Tensor, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, list[int], list[int]]:
+    """`batch` rows, each with two different styles that draw it. drawn: bool [N, S], which style draws
+    which row. The first style is uniform over the S styles, the row uniform among those it draws (and some
+    other style draws too), the second style uniform among the row's other styles.
+    -> (rows [batch], first styles, second styles) as indices into drawn's columns"""
+    pairable = [torch.nonzero(drawn[:, k] & (drawn.sum(1) > 1)).flatten() for k in range(drawn.shape[1])]
+    first = torch.randint(drawn.shape[1], (batch,), generator=generator).tolist()
+    rows = torch.stack([pairable[k][torch.randint(len(pairable[k]), (), generator=generator)] for k in first])
+    second = []
+    for k, r in zip(first, rows.tolist()):
+        others = [j for j in torch.nonzero(drawn[r]).flatten().tolist() if j != k]
+        second.append(others[int(torch.randint(len(others), (), generator=generator))])
+    return rows, first, second
+
+
 def train(args: argparse.Namespace, ddp: Distributed) -> EmojiNet:
     data = load_emojibench()
     tr = data.indices("train")
     bases = sorted({data.records[i]["base"] for i in tr})
     ident = torch.tensor([bases.index(data.records[i]["base"]) for i in tr])  # [N]
     labels = {f: torch.from_numpy(data.label_ids(f)[tr]) for f in ATTRIBUTES}
-    google, twitter = data.tensor(data.google[tr]), data.tensor(data.twitter[tr])  # [N, 3, 64, 64]
+    images = {s: torch.from_numpy(data.style(s)[tr]) for s in args.styles}  # uint8 [N, 64, 64, 3]
+    drawn = torch.stack([torch.from_numpy(data.has_style(s)[tr]) for s in args.styles], 1)  # bool [N, S]
     with seeded_initialisation(args.seed) as gen:  # the initial weights; gen then draws the batches
         net = EmojiNet()
         classes = torch.nn.Parameter(torch.randn(len(bases), net.embed.out_features) * 0.01)
@@ -59,11 +79,11 @@ def train(args: argparse.Namespace, ddp: Distributed) -> EmojiNet:
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     holder = torch.nn.ParameterDict({"classes": classes})
     net, holder = net.to(ddp.device), holder.to(ddp.device)
-    steps_per_epoch = math.ceil(len(tr) / args.batch)
+    steps_per_epoch = math.ceil(int(drawn.sum()) / (2 * args.batch))  # an epoch: every train rendering once
     total = args.epochs * steps_per_epoch
 
     def losses(x: torch.Tensor, y: torch.Tensor, attributes: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-        """x [2b, 3, 64, 64]: rows i and i + b are one emoji in both styles; y [b] identities."""
+        """x [2b, 3, 64, 64]: rows i and i + b are one emoji in two styles; y [b] identities."""
         out = net(x)
         emb = out["embedding"]
         b = len(y)
@@ -81,8 +101,9 @@ def train(args: argparse.Namespace, ddp: Distributed) -> EmojiNet:
     def step(i: int) -> dict[str, float]:
         for group in opt.param_groups:
             group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * i / total))
-        b = torch.randint(len(tr), (args.batch,), generator=gen)
-        x = jitter(torch.cat([google[b], twitter[b]]), gen)  # [2B, 3, 64, 64]: row i and i + B are one emoji
+        b, first, second = style_pairs(drawn, args.batch, gen)
+        x = torch.stack([images[args.styles[s]][r] for s, r in zip(first + second, b.tolist() * 2)])
+        x = jitter(EmojiBench.tensor(x.numpy()), gen)  # [2B, 3, 64, 64]: row i and i + B are one emoji
         mine = ddp.shard(b)  # each process keeps both styles of its emoji
         x = torch.cat([ddp.shard(x[: args.batch]), ddp.shard(x[args.batch :])]).to(ddp.device)
         loss, parts = objective(x, ident[mine].to(ddp.device), {f: v[mine].to(ddp.device) for f, v in labels.items()})
@@ -101,16 +122,18 @@ def export(net: EmojiNet, metrics: dict, meta: dict, args: argparse.Namespace) -
     x = EmojiBench.tensor(load_emojibench().google[:64])
     zoo = open_zoo(args.zoo)
     folder = export_folder(zoo, "emojinet")
+    command = "python -m train.emojinet" + ("" if tuple(args.styles) == STYLES else " --styles " + " ".join(args.styles))
     record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60,
-              "command": "python -m train.emojinet", "args": vars(args)}
+              "command": command, "args": vars(args)}
     use_half, drift = save_network(net, folder, lambda m: m.identity(x), 1e-2, record)
     (folder / "README.md").write_text(f"""# EmojiNet ({zoo.name} perceptual / identity / parsing)
 
 A {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M-parameter CNN (`nets/emojinet.py`): five stages
 (64 → 4 px), a 128-d unit identity embedding, attribute heads ({', '.join(ATTRIBUTES)}).
 
-- **Data**: both styles (Noto, Apache-2.0; Twemoji, CC-BY 4.0) of the EmojiBench train split.
-- **Command**: `python -m train.emojinet` ({meta['step']} steps, {meta['seconds'] / 60:.1f} min on 2 CPU cores).
+- **Data**: {len(args.styles)} styles of the EmojiBench train split ({', '.join(STYLE_NAMES[s] for s in args.styles)};
+  licences in the EmojiBench data card), as pairs of renderings of one emoji in two styles.
+- **Command**: `{command}` ({meta['step']} steps, {meta['seconds'] / 60:.1f} min on {torch.get_num_threads()} CPU thread(s)).
 - **Weights**: {'fp16' if use_half else 'fp32'} safetensors (fp16 moves embeddings by at most {drift:.4f}).
 - **Test split** (identities unseen in training):
 
@@ -127,13 +150,18 @@ A {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M-parameter CNN (`nets/em
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_flags(p, "emojinet", batch=48, lr=2e-3, ckpt_every=None, batch_help="emoji per step (each in both styles)")
-    p.add_argument("--epochs", type=int, default=45)
+    p.add_argument("--epochs", type=int, default=24, help="passes over the train renderings of --styles")
+    p.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES), help="styles to pair (at least two)")
     args = p.parse_args(argv)
+    if len(args.styles) < 2:
+        p.error("--styles needs at least two styles to pair")
     tune_cpu_allocator()
     ddp = setup_distributed(args.device)
     net = train(args, ddp)
     if ddp.main:
-        metrics = evaluate(net.cpu(), load_emojibench())
+        data = load_emojibench()
+        across = cross_style(net.cpu(), data)
+        metrics = {**evaluate(net, data), "cross_style_r1_mean": across["mean"]}
         print(json.dumps(metrics, indent=1))
         export(net, metrics, net.training_meta, args)
     ddp.close()
