@@ -39,6 +39,9 @@ from .report import machine, publish
 RESULTS = Path(__file__).resolve().parent / "results" / "gpu.json"
 CPU_RESULTS = RESULTS.with_name("cpu1024.json")
 ENCODERS = ("e4e", "refinestyle_1s", "refinestyle_2s")
+# the adaptation cases (keys of the results' "adaptation") as the table names them
+ADAPTATION = {"text": "text-driven (tokens at L = 256, batch 2, ViT-B/32 + ViT-B/16)",
+              "oneshot": "one-shot (tokens at L = 256, batch 2, LPIPS-VGG + ArcFace)"}
 TUNED = ("gani", "pti")
 
 
@@ -133,8 +136,8 @@ def time_adaptation(nets: InversionNetworks, device: torch.device, steps: tuple[
         return adapt_oneshot(g, reference, w_ref, judge.features, judge.perceptual_distance,
                              OneShotSettings(iterations=n), identity=nets.loss.identity)
 
-    return {"text (tokens, batch 2, ViT-B/32 + ViT-B/16)": guarded(lambda: per_step(text, steps, device)),
-            "one-shot (tokens, batch 2)": guarded(lambda: per_step(oneshot, steps, device))}
+    return {"text": guarded(lambda: per_step(text, steps, device)),
+            "oneshot": guarded(lambda: per_step(oneshot, steps, device))}
 
 
 def time_training(device: torch.device, repeats: int) -> dict:
@@ -173,7 +176,7 @@ def table(result: dict) -> str:
                 value = f"{r['seconds_per_image']:.3f} per image"
             else:
                 value = f"{r['seconds_per_step']:.3f} per step (+ {r['fixed_seconds']:.2f} fixed)"
-            lines.append(f"| {group}: {name} | {value} |")
+            lines.append(f"| {group}: {ADAPTATION.get(name, name) if group == 'adaptation' else name} | {value} |")
     t = result["training"]
     value = t.get("error") or f"{t['seconds_per_step']:.3f} per step = {t['images_per_second']:.0f} images/s"
     lines.append(f"| emoji64 generator training, batch {t.get('batch', '?')} | {value} |")

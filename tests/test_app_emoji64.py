@@ -15,7 +15,7 @@ from pipelines.domain import AdaptedDomain
 from pipelines.editing import EditSettings
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.tuning import TuningSettings
-from ui.adaptation_tabs import APP_ITERATIONS
+from ui.budget import APP_ITERATIONS
 from ui.examples import example_images
 from ui.methods import default_methods, label, missing_methods
 from ui.session import Session

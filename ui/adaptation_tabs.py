@@ -19,6 +19,7 @@ from pipelines.images import tensor_to_pil
 from pipelines.inversion import (DOMAIN_CODE_METHODS, DOMAIN_CODE_SETTINGS, InversionNetworks, InversionSettings,
                                  invert_for_domain)
 
+from .budget import starting_counts
 from .controls import slider
 from .examples import style_targets
 from .faces import align_option, prepare_upload, with_note
@@ -32,10 +33,6 @@ PREVIEW_SEEDS = [0, 1, 2, 3]  # the Generate tab's seeds 0-3 at its default ψ
 PREVIEW_TRUNCATION = 0.7
 METHODS = [("Tokens (RefineStyle)", "tokens"), ("Full fine-tuning (baseline)", "full")]
 DOMAIN_DIR = Path(tempfile.gettempdir()) / "refinestyle-domains"
-# where the app's iteration sliders start (the settings' defaults are the papers' 300): runs meant to end
-# within 60 s on emoji64 on a 2-core CPU under load, at the default token rank (tests/test_app_emoji64.py
-# times them and prints the seconds)
-APP_ITERATIONS = {"text": 200, "oneshot": 100}
 
 
 def _preview(g, domain: AdaptedDomain) -> list:
@@ -127,15 +124,17 @@ def render_handler(session: Session) -> Callable:
     return render_in_domain
 
 
-def _controls(prefix: str, settings: type) -> tuple:
+def _controls(session: Session, prefix: str, settings: type) -> tuple:
     """What to train, iterations, seed, learning rate (defaults from the settings dataclass, iterations
-    from APP_ITERATIONS), the run and stop buttons.  -> (method, iterations, seed, lr, run)
+    from ui/budget.py), the run and stop buttons.  -> (method, iterations, seed, lr, run)
 
     Stopping is safe: adaptation never modifies the shared generator (pipelines/domain.py).
     """
     method = gr.Radio(METHODS, value=settings.method, label="What to train")
-    iterations = slider(settings, "iterations", f"Iterations (the paper trains {settings.iterations})",
-                        value=APP_ITERATIONS[prefix], elem_id=f"{prefix}-iterations")
+    counts = starting_counts(session.zoo.resolution, session.device)
+    expected = f"; about {counts.seconds[prefix]:.0f} s from here on this CPU" if prefix in counts.seconds else ""
+    iterations = slider(settings, "iterations", f"Iterations (the paper trains {settings.iterations}{expected})",
+                        value=counts.iterations[prefix], elem_id=f"{prefix}-iterations")
     seed = gr.Number(value=settings.seed, precision=0, minimum=0, label="Seed")
     rate = gr.Number(value=settings.lr, step=1e-4, label="Learning rate (Adam, 0 … 0.1)", elem_id=f"{prefix}-lr")
     with gr.Row():
@@ -206,7 +205,7 @@ def build_text(session: Session) -> None:
         with gr.Column(scale=1):
             source = gr.Textbox(value=TextAdaptSettings.source, label="Source text", max_length=300)
             target = gr.Textbox(value=TextAdaptSettings.target, label="Target text", max_length=300)
-            method, iterations, seed, lr, run = _controls("text", TextAdaptSettings)
+            method, iterations, seed, lr, run = _controls(session, "text", TextAdaptSettings)
         with gr.Column(scale=2):
             grid, info, download = _outputs("text")
 
@@ -232,7 +231,7 @@ def build_oneshot(session: Session) -> None:
             init = gr.Checkbox(value=has_inverter, interactive=has_inverter,
                                label="Start the tokens from the two-stage inversion of the reference"
                                      + ("" if has_inverter else " (this zoo has no two-stage inverter)"))
-            method, iterations, seed, lr, run = _controls("oneshot", OneShotSettings)
+            method, iterations, seed, lr, run = _controls(session, "oneshot", OneShotSettings)
         with gr.Column(scale=2):
             grid, info, download = _outputs("oneshot")
 

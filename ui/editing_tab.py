@@ -12,6 +12,7 @@ from pipelines.inversion import InversionCache
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.tuning import TuningSettings
 
+from .budget import starting_counts
 from .controls import NARROW, WIDE, slider
 from .examples import example_images, run_on_select
 from .faces import align_option, input_caption, paste_outputs, pasted, prepare_upload
@@ -132,9 +133,13 @@ def build(session: Session) -> None:
                 last_layer = gr.Slider(0, session.num_ws - 1, value=session.num_ws - 1, step=1, precision=0,
                                        label="Last layer")
             with gr.Accordion("Per-image optimisation settings", open=False):
-                w_steps = slider(OptimisationSettings, "w_steps", "RefineStyle optimisation: W+ steps")
-                r_steps = slider(OptimisationSettings, "residual_steps", "RefineStyle optimisation: residual steps")
-                tune_steps = slider(TuningSettings, "steps")
+                counts = starting_counts(session.zoo.resolution, session.device)
+                fine = {"step": 1} if counts.seconds else {}  # counts fitted to a minute need not be tens
+                w_steps = slider(OptimisationSettings, "w_steps", "RefineStyle optimisation: W+ steps",
+                                 value=counts.w_steps, **fine)
+                r_steps = slider(OptimisationSettings, "residual_steps", "RefineStyle optimisation: residual steps",
+                                 value=counts.residual_steps, **fine)
+                tune_steps = slider(TuningSettings, "steps", value=counts.tuning_steps, **fine)
             with gr.Row():
                 run = gr.Button("Edit", variant="primary", elem_id="editing-run")
                 stop_button("editing", elem_id="editing-stop")

@@ -15,6 +15,7 @@ from pipelines.inversion import invert
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.tuning import TuningSettings
 
+from .budget import starting_counts
 from .controls import NARROW, WIDE, slider
 from .examples import example_images, run_on_select
 from .faces import align_option, input_caption, paste_outputs, pasted, prepare_upload
@@ -81,10 +82,12 @@ def build(session: Session) -> None:
             methods = gr.CheckboxGroup(method_choices(session), value=default_methods(missing), label="Methods")
             unavailable_note(missing)
             with gr.Accordion("Per-image optimisation settings", open=False):
-                w_steps = slider(OptimisationSettings, "w_steps")
-                r_steps = slider(OptimisationSettings, "residual_steps")
+                counts = starting_counts(session.zoo.resolution, session.device)
+                fine = {"step": 1} if counts.seconds else {}  # counts fitted to a minute need not be tens
+                w_steps = slider(OptimisationSettings, "w_steps", value=counts.w_steps, **fine)
+                r_steps = slider(OptimisationSettings, "residual_steps", value=counts.residual_steps, **fine)
                 rank = slider(OptimisationSettings, "rank")
-                tune_steps = slider(TuningSettings, "steps")
+                tune_steps = slider(TuningSettings, "steps", value=counts.tuning_steps, **fine)
                 seed = gr.Number(value=0, precision=0, label="Seed", minimum=0)
             with gr.Row():
                 run = gr.Button("Invert", variant="primary", elem_id="inversion-run")

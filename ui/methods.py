@@ -12,6 +12,7 @@ from pipelines.methods import REGISTRY, NoSettings
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.tuning import TuningSettings
 
+from .budget import starting_counts
 from .session import Session
 
 
@@ -42,8 +43,12 @@ def measured_seconds() -> dict[str, float]:
 
 def method_choices(session: Session) -> list[tuple[str, str]]:
     """(label, name) for every registered method, in registry order; on emoji64 on CPU, a per-image
-    method's label ends with its measured time at the default settings."""
-    timed = measured_seconds() if session.zoo.name == "emoji64" and session.device == "cpu" else {}
+    method's label ends with its measured time at the default settings; on a zoo whose steps ui/budget.py
+    fits to a minute, with the time expected at those steps."""
+    if session.zoo.name == "emoji64" and session.device == "cpu":
+        timed = measured_seconds()
+    else:
+        timed = starting_counts(session.zoo.resolution, session.device).seconds
     return [(f"{m.label} — about {timed[m.name]:.0f} s per image (measured, default steps)"
              if is_per_image(m.name) and m.name in timed else m.label, m.name) for m in REGISTRY.values()]
 

@@ -1,0 +1,51 @@
+"""ui/budget.py: where the step and iteration sliders start."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipelines.methods.refinestyle_opt import OptimisationSettings
+from pipelines.tuning import TuningSettings
+from ui import budget
+
+
+def case(per_step: float, fixed: float) -> dict:
+    return {"seconds_per_step": per_step, "fixed_seconds": fixed, "steps": [1, 3]}
+
+
+@pytest.fixture
+def timed(tmp_path, monkeypatch):
+    result = {"resolution": 1024,
+              "inversion": {"e4e": {"seconds_per_image": 2.0}, "refinestyle_opt (W+ step)": case(2.0, 6.0),
+                            "refinestyle_opt (residual step)": case(4.0, 6.0), "gani": case(5.0, 10.0),
+                            "pti": case(3.0, 8.0)},
+              "adaptation": {"text": case(25.0, 5.0), "oneshot": case(70.0, 9.0)}}
+    path = tmp_path / "cpu1024.json"
+    path.write_text(json.dumps(result))
+    monkeypatch.setattr(budget, "CPU_TIMINGS", path)
+    budget.cpu_timings.cache_clear()
+    yield result
+    budget.cpu_timings.cache_clear()
+
+
+def test_counts_fit_a_minute_on_the_timed_cpu(timed):
+    counts = budget.starting_counts(1024, "cpu")
+    # RefineStyle: n W+ steps and 2n residual steps, 6 + (2 + 2·4)·n <= 60 -> n = 5
+    assert (counts.w_steps, counts.residual_steps) == (5, 10) and counts.seconds["refinestyle_opt"] == 56.0
+    # GaNI and PTI share a slider fitted to the slower (GaNI): 10 + 5n <= 60 -> 10
+    assert counts.tuning_steps == 10 and counts.seconds["gani"] == 60.0 and counts.seconds["pti"] == 38.0
+    # text: 5 + 25n <= 60 -> 2; one-shot: one iteration already exceeds the minute, so it starts at 1
+    assert counts.iterations == {"text": 2, "oneshot": 1} and counts.seconds["oneshot"] == 79.0
+
+
+def test_untimed_zoos_devices_and_failed_cases_keep_the_papers_counts(timed):
+    papers = (OptimisationSettings.w_steps, OptimisationSettings.residual_steps, TuningSettings.steps)
+    for resolution, device in [(64, "cpu"), (1024, "cuda")]:
+        counts = budget.starting_counts(resolution, device)
+        assert (counts.w_steps, counts.residual_steps, counts.tuning_steps) == papers
+        assert counts.iterations == budget.APP_ITERATIONS and counts.seconds == {}
+    timed["adaptation"]["text"] = {"error": "RuntimeError: out of memory"}
+    budget.CPU_TIMINGS.write_text(json.dumps(timed))
+    budget.cpu_timings.cache_clear()
+    assert budget.starting_counts(1024, "cpu").seconds == {}
