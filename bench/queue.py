@@ -1,22 +1,23 @@
-"""The app's two lanes under load, through gradio_client: how far Gradio's queue estimate is from
+"""The app's two lanes under load, through gradio_client: how far the slow lane's estimate is from
 the measured wait, and how long fast requests take while the slow lane is busy.
 
     python -m bench.queue [--iterations 60] [--steps 20] [--readme]    # bench/results/queue.json
 
-The app on the emoji64 zoo is launched in this process (`app.served`). First each slow endpoint
-runs once alone (Gradio estimates a job from the mean duration of its endpoint's finished jobs,
-so an endpoint it has never seen finish has no estimate). Then three slow jobs are submitted back
-to back: a text-driven adaptation (tokens, --iterations), a per-image RefineStyle optimisation
-(--steps W+ and residual steps) and a second adaptation. The slow lane runs one at a time, so the
-second and third wait; for each job the first estimate Gradio reports (seconds until its result,
-read from the job's status as soon as it has one) is compared with the measured seconds from
-that moment to the result. While they run, the fast lane is called: generate (8 samples) and an
-e4e inversion, each timed.
+The app on the emoji64 zoo is launched in this process (`app.served`). First each slow kind of job
+runs once alone (the lane, ui/serving.py, learns each kind's seconds per unit of work from its
+finished jobs, so a kind it has never seen finish gets no estimate). Then three slow jobs are
+submitted back to back: a text-driven adaptation (tokens, --iterations), a per-image RefineStyle
+optimisation (--steps W+ and residual steps) and a second adaptation with half the iterations.
+The slow lane runs one at a time, so the second and third wait; for each waiting job, the first
+estimate its progress shows ("about N s until this result", read from the job's status) is compared
+with the seconds measured from that moment to its result. While they run, the fast lane is called:
+generate (8 samples) and an e4e inversion, each timed.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import time
 from pathlib import Path
@@ -24,21 +25,24 @@ from pathlib import Path
 from .report import machine, publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "queue.json"
-EXAMPLE = Path(__file__).resolve().parents[1] / "assets" / "examples" / "google_1f600.png"
+EXAMPLE = Path(__file__).resolve().parents[1] / "assets" / "examples" / "google_1f929.png"
 
 
-def first_estimate(job, timeout: float = 30.0) -> tuple[float | None, float]:
-    """(Gradio's first ETA for the job in seconds, the perf_counter time it was read); None if the job
-    started or ended before an estimate came."""
+def first_estimate(job, timeout: float = 60.0) -> tuple[float | None, float]:
+    """(the slow lane's first estimate of seconds until the job's result, the perf_counter time it was
+    read); None if the job started or ended without one."""
     from gradio_client.utils import Status
 
     start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
+    while time.perf_counter() - start < timeout and not job.done():
         status = job.status()
-        if status.eta is not None:
-            return float(status.eta), time.perf_counter()
-        if status.code in (Status.PROCESSING, Status.FINISHED) or job.done():
-            break
+        for unit in status.progress_data or []:
+            found = re.search(r"about (\d+) s until this result", unit.desc or "")
+            if found:
+                return float(found[1]), time.perf_counter()
+        if status.code == Status.PROCESSING and status.progress_data and "waiting" not in (
+                status.progress_data[0].desc or ""):
+            break  # running: no wait left to estimate
         time.sleep(0.05)
     return None, time.perf_counter()
 
@@ -50,20 +54,25 @@ def run(client, args: argparse.Namespace) -> dict:
 
     adapt = (TextAdaptSettings.source, TextAdaptSettings.target, "tokens", args.iterations, 0, TextAdaptSettings.lr)
     optimise = (handle_file(str(EXAMPLE)), ["refinestyle_opt"], args.steps, args.steps, 8, 10, 0)
-    slow = [("text adaptation", adapt, "/adapt_text"), ("RefineStyle optimisation", optimise, "/invert"),
-            ("text adaptation", adapt, "/adapt_text")]
+    half = (*adapt[:3], args.iterations // 2, *adapt[4:])
+    slow = [(f"text adaptation, {args.iterations} it.", adapt, "/adapt_text"),
+            (f"RefineStyle optimisation, {args.steps} + {args.steps} steps", optimise, "/invert"),
+            (f"text adaptation, {args.iterations // 2} it.", half, "/adapt_text")]
     alone = {}
     for name, inputs, api in slow[:2]:  # Gradio learns each endpoint's duration
         t0 = time.perf_counter()
         client.predict(*inputs, api_name=api)
         alone[name] = time.perf_counter() - t0
-    jobs = [(name, client.submit(*inputs, api_name=api)) for name, inputs, api in slow]
+    jobs = []
+    for name, inputs, api in slow:  # one at a time, so that the server sees them in this order
+        jobs.append((name, client.submit(*inputs, api_name=api)))
+        time.sleep(0.5)
     finished: dict[int, float] = {}
     for k, (_, job) in enumerate(jobs):
         job.add_done_callback(lambda _, k=k: finished.setdefault(k, time.perf_counter()))
-    estimates = [first_estimate(job) for _, job in jobs]
+    estimates = [first_estimate(job, timeout=1.0 if k == 0 else 60.0) for k, (_, job) in enumerate(jobs)]
     fast = {"generate (8 samples)": [], "e4e inversion": []}
-    while not jobs[-1][1].done():
+    while not all(job.done() for _, job in jobs):
         for name, inputs, api in [("generate (8 samples)", (0, 8, 0.7, False, 1000, 5), "/generate"),
                                   ("e4e inversion", (handle_file(str(EXAMPLE)), ["e4e"], 0, 0, 8, 0, 0), "/invert")]:
             t0 = time.perf_counter()
@@ -80,10 +89,10 @@ def run(client, args: argparse.Namespace) -> dict:
 
 
 def table(result: dict) -> str:
-    lines = ["| slow job (queued in submission order) | Gradio's first estimate, s | measured, s | measured / estimate |",
+    lines = ["| slow job (submitted in this order) | the lane's first estimate, s | measured, s | measured / estimate |",
              "|---|---:|---:|---:|"]
     for r in result["queued"]:
-        est = "none" if r["estimate_s"] is None else f"{r['estimate_s']:.1f}"
+        est = "— (ran at once)" if r["estimate_s"] is None else f"{r['estimate_s']:.1f}"
         ratio = "—" if r["ratio"] is None else f"{r['ratio']:.2f}"
         lines.append(f"| {r['job']} | {est} | {r['measured_s']:.1f} | {ratio} |")
     lines += ["", "| fast request while the slow lane is busy | median, s | max, s | calls |", "|---|---:|---:|---:|"]

@@ -167,7 +167,8 @@ def text_handler(session: Session) -> Callable:
         settings = TextAdaptSettings(source_text, target_text, method, int(iterations), lr=float(learning_rate),
                                      seed=int(seed))
         track = Tracker(progress)
-        with user_errors(), session.lane.enter(cancel, track) as entered:
+        with user_errors(), session.lane.enter(cancel, track, f"text-driven adaptation ({method})",
+                                               settings.iterations) as entered:
             domain = adapt_text(g, towers, settings, track, cancel, zoo=session.zoo.name) if entered else None
         return _results(g, domain, track)
 
@@ -188,7 +189,8 @@ def oneshot_handler(session: Session) -> Callable:
         settings = OneShotSettings(method=method, iterations=int(iterations), lr=float(learning_rate), seed=int(seed))
         track = Tracker(progress)
         prepared = prepare_upload(session, reference_image, bool(align_face), g.size, track)
-        with user_errors(), session.lane.enter(cancel, track) as entered:
+        kind = f"one-shot adaptation ({method}{', from the inversion' if init_from_inversion else ''})"
+        with user_errors(), session.lane.enter(cancel, track, kind, settings.iterations) as entered:
             domain = adapt_from_reference(nets, judge, prepared.target, settings, bool(init_from_inversion), track,
                                           cancel, zoo=session.zoo.name) if entered else None
         return _results(g, domain, track, prepared.note)

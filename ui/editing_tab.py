@@ -19,7 +19,7 @@ from .faces import align_option, input_caption, paste_outputs, pasted, prepare_u
 from .jobs import Tracker, stop_button, stoppable
 from .methods import (checked_networks, default_methods, is_per_image, label, method_choices, missing_methods,
                       request_settings, unavailable_note)
-from .serving import LANED, gpu, inversion_seconds
+from .serving import LANED, gpu, inversion_seconds, per_image_work
 from .session import Session, user_errors
 from .sheet import write_sheet
 from .upload import image_upload
@@ -82,7 +82,8 @@ def edit_handler(session: Session, directions, cache: InversionCache) -> Callabl
         target = prepared.target
         with user_errors():
             if any(is_per_image(m) for m in methods):
-                with session.lane.enter(cancel, track) as entered:
+                work = per_image_work("editing", [m for m in methods if is_per_image(m)], settings.inversion)
+                with session.lane.enter(cancel, track, *work) as entered:
                     edits = edit(nets, target, directions, settings, progress=track, cancel=cancel,
                                  cache=cache) if entered else []
             else:

@@ -22,7 +22,7 @@ from .faces import align_option, input_caption, paste_outputs, pasted, prepare_u
 from .jobs import Tracker, stop_button, stoppable
 from .methods import (checked_networks, default_methods, is_per_image, label, method_choices, missing_methods,
                       request_settings, unavailable_note)
-from .serving import LANED, gpu, inversion_seconds
+from .serving import LANED, gpu, inversion_seconds, per_image_work
 from .session import Session, user_errors
 from .sheet import write_sheet
 from .upload import image_upload
@@ -51,7 +51,7 @@ def invert_handler(session: Session) -> Callable:
         with user_errors():
             results = invert(nets, target, encoders, settings, int(seed), track, cancel) if encoders else []
             if per_image and not cancel():
-                with session.lane.enter(cancel, track) as entered:
+                with session.lane.enter(cancel, track, *per_image_work("inversion", per_image, settings)) as entered:
                     if entered:
                         results += invert(nets, target, per_image, settings, int(seed), track, cancel)
         source = tensor_to_pil(target)

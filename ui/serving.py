@@ -19,8 +19,10 @@ the CPU. app.py imports `spaces` before anything touches CUDA.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import spaces
 
@@ -33,27 +35,96 @@ LANED = {"concurrency_id": "laned", "concurrency_limit": None}
 MAX_GPU_SECONDS = 300
 
 
+@dataclass(eq=False)
+class Ticket:
+    """One job's place in the slow lane: what kind of work, how much of it, and when it got a slot."""
+
+    kind: str  # jobs of one kind share a learned rate, e.g. "text-driven adaptation (tokens)"
+    units: float  # its amount of work: iterations, or the per-image methods' GPU-second estimate
+    entered: float | None = None  # time.monotonic() when it started running
+
+
 class SlowLane:
-    """The slow lane: at most `size` per-image or adaptation jobs run at once."""
+    """The slow lane: at most `size` per-image or adaptation jobs run at once, first come first served.
+
+    A waiting job's progress says how many jobs are ahead and, once every job ahead and the job itself
+    are of kinds that have finished here before, the seconds until its result: each kind's seconds per
+    unit is the mean of its finished jobs (the last ones weigh more), a running job's remainder is its
+    expected time less its time so far, and the jobs ahead take the first free slot in turn. (Gradio's
+    own queue estimate cannot see this lane: LANED has no Gradio limit, see above.)
+    """
 
     def __init__(self, size: int = 1) -> None:
         if size < 1:
             raise ValueError(f"the slow lane needs at least one slot, got {size}")
-        self.slots = threading.Semaphore(size)
+        self.size = size
+        self._cond = threading.Condition()
+        self._waiting: list[Ticket] = []
+        self._running: list[Ticket] = []
+        self._rate: dict[str, float] = {}  # kind -> seconds per unit
+
+    def _expected(self, ticket: Ticket) -> float | None:
+        rate = self._rate.get(ticket.kind)
+        return None if rate is None else rate * ticket.units
+
+    def estimate(self, ticket: Ticket) -> tuple[int, float | None]:
+        """(jobs running or waiting ahead of a waiting ticket, seconds until its result or None)."""
+        with self._cond:
+            ahead = self._waiting[: self._waiting.index(ticket)]
+            now = time.monotonic()
+            jobs = len(ahead) + len(self._running)
+            expected = [self._expected(t) for t in [*self._running, *ahead, ticket]]
+            if any(e is None for e in expected):
+                return jobs, None
+            free = [max(0.0, e - (now - t.entered)) for e, t in zip(expected, self._running)]
+            free = sorted(free + [0.0] * (self.size - len(free)))  # when each slot frees, seconds from now
+            for e in expected[len(self._running) : -1]:
+                free[0] += e
+                free.sort()
+            return jobs, free[0] + expected[-1]
+
+    def waiting_text(self, ticket: Ticket) -> str:
+        jobs, seconds = self.estimate(ticket)
+        when = f"; about {seconds:.0f} s until this result" if seconds is not None else ""
+        return f"waiting for the slow lane: {jobs} per-image or adaptation job(s) ahead{when}"
 
     @contextmanager
-    def enter(self, cancel: Cancel, progress: Progress) -> Iterator[bool]:
-        """Hold a slot for the block; yields False when cancelled while waiting (nothing may run)."""
-        acquired = False
-        while not (acquired := self.slots.acquire(timeout=0.2)):
-            if cancel():
-                break
-            progress(0.0, "waiting for the slow lane (another per-image or adaptation job is running)")
+    def enter(self, cancel: Cancel, progress: Progress, kind: str = "", units: float = 1.0) -> Iterator[bool]:
+        """Hold a slot for the block, in arrival order; yields False when cancelled while waiting (nothing
+        may run). A job that ends without being cancelled teaches the lane its kind's seconds per unit."""
+        ticket, acquired = Ticket(kind, max(float(units), 1e-9)), False
+        with self._cond:
+            self._waiting.append(ticket)
+        try:
+            while True:
+                with self._cond:
+                    if cancel():
+                        break
+                    if self._waiting[0] is ticket and len(self._running) < self.size:
+                        ticket.entered = time.monotonic()
+                        self._running.append(ticket)
+                        acquired = True
+                        break
+                    text = self.waiting_text(ticket)
+                progress(0.0, text)
+                with self._cond:
+                    self._cond.wait(0.2)
+        finally:
+            with self._cond:
+                if ticket in self._waiting:
+                    self._waiting.remove(ticket)
+                self._cond.notify_all()
         try:
             yield acquired
         finally:
             if acquired:
-                self.slots.release()
+                with self._cond:
+                    self._running.remove(ticket)
+                    if not cancel():
+                        rate = (time.monotonic() - ticket.entered) / ticket.units
+                        old = self._rate.get(kind)
+                        self._rate[kind] = rate if old is None else (old + rate) / 2
+                    self._cond.notify_all()
 
 
 def gpu(duration: Callable[..., float]) -> Callable:
@@ -69,6 +140,13 @@ def inversion_seconds(chosen: list[str] | None, settings: InversionSettings) -> 
         m = REGISTRY.get(name)
         seconds += m.gpu_seconds(settings.of(m)) if m is not None else 1.0
     return seconds
+
+
+def per_image_work(tab: str, per_image: list[str], settings: InversionSettings) -> tuple[str, float]:
+    """The slow lane's (kind, units) of a per-image request: one kind per tab and set of methods, its
+    units the methods' GPU estimates, which grow with their steps."""
+    return f"{tab} with {'+'.join(sorted(per_image))}", sum(REGISTRY[m].gpu_seconds(settings.of(REGISTRY[m]))
+                                                           for m in per_image)
 
 
 def adaptation_seconds(iterations: float) -> float:
