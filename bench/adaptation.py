@@ -1,7 +1,7 @@
 """Domain adaptation on EmojiBench towards every style, scored on paired ground truth.
 
     python -m bench.adaptation [--styles all] [--methods all] [--iterations 300] [--images 96]
-                               [--lrs 1e-4 3e-4 1e-3] [--name adaptation] [--zoo emoji64] [--readme]
+                               [--lrs 1e-4 3e-4 1e-3] [--name adaptation] [--zoo emoji64] [--merge] [--readme]
         # bench/results/<name>.json, docs/<name>_<style>.png, the README block <name> with --readme
 
 The emoji64 generator draws Google emoji; every EmojiBench style draws the same emoji (paired by
@@ -34,6 +34,7 @@ reference) is scored on the test split.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -341,8 +342,10 @@ def picture(bn: BenchNetworks, data: EmojiBench, style: str, domains: dict[str, 
 
 # ---- the whole bench ------------------------------------------------------------------------------------------
 def run(styles: list[str], methods: list[str], iterations: int, n_images: int, lrs: list[float], seed: int = 0,
-        zoo_name: str = DEFAULT_ZOO, figures: str | None = None) -> dict:
-    """Every style in `styles`; with `figures` (a name), writes docs/<figures>_<style>.png."""
+        zoo_name: str = DEFAULT_ZOO, figures: str | None = None,
+        after_style: Callable[[dict], None] | None = None) -> dict:
+    """Every style in `styles`; with `figures` (a name), writes docs/<figures>_<style>.png; after_style(result so
+    far) after each style."""
     zoo = open_zoo(zoo_name)
     needed = ("generator", "e4e", "clip", "perceptual")
     missing = [s for s in needed if not zoo.available(s)]
@@ -369,7 +372,30 @@ def run(styles: list[str], methods: list[str], iterations: int, n_images: int, l
             picture(bn, data, style, r.domains, fig_rows).save(path, optimize=True)
             out["figures"][style] = str(path.relative_to(ROOT))
         print(f"{style}: done at {time.perf_counter() - t0:.0f} s")
+        if after_style is not None:
+            after_style(out)
     return out
+
+
+SETTINGS = ("methods", "iterations", "images", "lrs", "seed", "paper_rank", "small_rank", "style_judge")
+
+
+def merged(path: Path, result: dict, command: str) -> dict:
+    """`result` with the styles that the results file at `path` holds and `result` does not (an earlier or
+    concurrent run of other styles with the same settings), and both runs' commands; a file of other
+    settings is an error, not silently mixed."""
+    if not path.exists() or result.get("missing"):
+        return result | {"commands": [command]}
+    old = json.loads(path.read_text())
+    differ = [k for k in SETTINGS if k in old and old[k] != result[k]]
+    if differ:
+        raise SystemExit(f"bench.adaptation --merge: {path} was measured with other settings ({', '.join(differ)}); "
+                         "pass another --name or rerun every style")
+    styles = {k: v for k, v in old.get("styles", {}).items() if k not in result["styles"]} | result["styles"]
+    figures = old.get("figures", {}) | result["figures"]
+    commands = [c for c in old.get("commands", []) if c != command] + [command]
+    return result | {"styles": {k: styles[k] for k in TARGETS if k in styles}, "figures": figures,
+                     "commands": commands}
 
 
 def _ci(v: tuple[float, float, float]) -> str:
@@ -439,20 +465,30 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--name", default="adaptation",
                    help="bench/results/<name>.json, docs/<name>_<style>.png and the README block <name>")
     p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other styles already in bench/results/<name>.json (runs of the same settings, "
+                        "e.g. two one-thread lanes on different styles); every finished style is saved at once")
     add_zoo_argument(p)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     styles = list(TARGETS) if "all" in args.styles else args.styles
     methods = list(METHODS) if "all" in args.methods else args.methods
     tune_cpu_allocator()
-    result = run(styles, methods, args.iterations, args.images, args.lrs, args.seed, args.zoo,
-                 None if args.no_figures else args.name)
     flags = "" if "all" in args.styles else f" --styles {' '.join(styles)}"
     flags += "" if "all" in args.methods else f" --methods {' '.join(methods)}"
     flags += "" if args.name == "adaptation" else f" --name {args.name}"
     command = (f"python -m bench.adaptation{flags} --iterations {args.iterations} --images {args.images} --lrs "
-               f"{' '.join(f'{lr:g}' for lr in args.lrs)}{zoo_flag(args.zoo)}")
-    publish(args.name, result, table(result), command, RESULTS_DIR / f"{args.name}.json", args.readme)
+               f"{' '.join(f'{lr:g}' for lr in args.lrs)}{zoo_flag(args.zoo)}" + (" --merge" if args.merge else ""))
+    path = RESULTS_DIR / f"{args.name}.json"
+
+    def save(partial: dict) -> None:  # each finished style is kept, also if a later one never finishes
+        path.write_text(json.dumps(merged(path, partial, command) if args.merge else partial, indent=1) + "\n")
+
+    result = run(styles, methods, args.iterations, args.images, args.lrs, args.seed, args.zoo,
+                 None if args.no_figures else args.name, save)
+    result = merged(path, result, command) if args.merge else result | {"commands": [command]}
+    shown = "\n$ ".join(result["commands"])
+    publish(args.name, result, table(result), shown, path, args.readme)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 style-judge share, and the adaptation bench's core function end to end."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -253,3 +254,20 @@ def test_oneshot_reconstruction_carries_eq6s_identity_term():
     with torch.no_grad():
         cos = (judge.identity(g.synthesis(w_ref)) * judge.identity(reference)).sum().item()
     assert first_recon(2.0) - first_recon(0.0) == pytest.approx(2.0 * (1 - cos), rel=1e-4, abs=1e-6)
+
+
+def test_merge_keeps_the_other_styles_of_the_same_settings_and_refuses_other_settings(tmp_path):
+    from bench.adaptation import merged
+
+    settings = {"methods": {"text-tokens": "text: tokens, L = 87"}, "iterations": 300, "images": 96, "lrs": [1e-3],
+                "seed": 0, "paper_rank": 87, "small_rank": 16, "style_judge": True, "missing": []}
+    path = tmp_path / "adaptation.json"
+    lane_a = settings | {"styles": {"fluent_3d": {"rows": "3d"}}, "figures": {"fluent_3d": "docs/a_3d.png"}}
+    path.write_text(json.dumps(merged(path, lane_a, "cmd a")))  # nothing yet: just lane a
+    lane_b = settings | {"styles": {"twitter": {"rows": "tw"}, "fluent_3d": {"rows": "3d again"}}, "figures": {}}
+    both = merged(path, lane_b, "cmd b")
+    assert list(both["styles"]) == ["twitter", "fluent_3d"]  # in TARGETS order; the rerun style is lane b's
+    assert both["styles"]["fluent_3d"]["rows"] == "3d again" and both["figures"] == lane_a["figures"]
+    assert both["commands"] == ["cmd a", "cmd b"]
+    with pytest.raises(SystemExit, match="other settings .iterations"):
+        merged(path, lane_b | {"iterations": 30}, "cmd c")
