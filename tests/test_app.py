@@ -145,10 +145,11 @@ def test_adaptation_endpoints_train_download_and_render(client, tmp_path):
     grid, info, oneshot_file = client.predict(handle_file(str(tmp_path / "ref.png")), "full", False, 10, 0,
                                               api_name="/adapt_oneshot")
     assert "full" in info and "reference MSE" in info
-    pair, preview, status = client.predict(handle_file(str(tmp_path / "ref.png")), handle_file(domain_file),
-                                           api_name="/render_text_domain")
+    pair, preview, status, in_photo, in_photo_png = client.predict(
+        handle_file(str(tmp_path / "ref.png")), handle_file(domain_file), api_name="/render_text_domain")
     assert len(pair) == 2 and len(preview) == 8 and status == ""
-    pair, preview, status = client.predict(None, handle_file(oneshot_file), api_name="/render_oneshot_domain")
+    assert in_photo == [] and in_photo_png is None  # nothing to paste back into: the upload was not aligned
+    pair, preview, status, *_ = client.predict(None, handle_file(oneshot_file), api_name="/render_oneshot_domain")
     assert pair is None and len(preview) == 8  # no image: the domain's preview only
     with pytest.raises(Exception, match="empty"):
         client.predict("", "twitter style emoji", "tokens", 10, 0, api_name="/adapt_text")
@@ -217,11 +218,12 @@ def test_the_alignment_note_shows_on_the_oneshot_tab_and_the_render_section(clie
 
     monkeypatch.setattr(adaptation_tabs, "DOMAIN_DIR", tmp_path / "domains")
     monkeypatch.setattr(adaptation_tabs, "prepare_upload", with_two_faces)
+    monkeypatch.setattr(adaptation_tabs, "pasted", lambda prepared, images: ([], None))  # the fake has no transform
     Image.new("RGB", (24, 24), (30, 160, 90)).save(tmp_path / "ref.png")
     image = handle_file(str(tmp_path / "ref.png"))
     _, info, oneshot_file = client.predict(image, "tokens", False, 2, 0, api_name="/adapt_oneshot")
     assert info.startswith(note) and "reference MSE" in info
-    pair, preview, status = client.predict(image, handle_file(oneshot_file), api_name="/render_oneshot_domain")
+    pair, preview, status, *_ = client.predict(image, handle_file(oneshot_file), api_name="/render_oneshot_domain")
     assert len(pair) == 2 and status == note
 
 

@@ -59,7 +59,7 @@ def test_editing_and_adaptation_endpoints_on_the_shipped_zoo(client, tmp_path):
                                              api_name="/adapt_text")
     assert len(grid) == 8 and "10 iterations" in info
     assert AdaptedDomain.load(Path(domain_file)).kind == "tokens"
-    pair, preview, status = client.predict(image, handle_file(domain_file), api_name="/render_text_domain")
+    pair, preview, status, *_ = client.predict(image, handle_file(domain_file), api_name="/render_text_domain")
     assert len(pair) == 2 and len(preview) == 8 and status == ""
     reference = handle_file(str(EXAMPLES / "twitter_1f600_reference.png"))
     grid, info, oneshot_file = client.predict(reference, "tokens", True, 10, 0, api_name="/adapt_oneshot")

@@ -66,7 +66,8 @@ def test_every_endpoint_at_1024_px_with_alignment_and_paste_back(ffhq_layouts, s
     assert len(grid) == 8 and "reference MSE" in info
     assert "no face found" in out["no face: refused"] and "untick" in out["no face: refused"]
     assert "too small" in out["face too small: refused"]
-    pair, preview, note = out["render an aligned photo in the text domain"]
-    assert len(pair) == 2 and len(preview) == 8 and note == ""
-    pair, preview, note = out["the one-shot domain's preview"]
-    assert pair is None and len(preview) == 8
+    pair, preview, note, pasted, pasted_png = out["render an aligned photo in the text domain"]
+    assert len(pair) == 2 and len(preview) == 8 and note == "" and len(pasted) == 1
+    assert Image.open(pasted_png).size == Image.open(uploads["moved"]).size  # the whole photo, restyled face
+    pair, preview, note, pasted, pasted_png = out["the one-shot domain's preview"]
+    assert pair is None and len(preview) == 8 and pasted == [] and pasted_png is None

@@ -22,7 +22,7 @@ from pipelines.inversion import (DOMAIN_CODE_METHODS, DOMAIN_CODE_SETTINGS, Inve
 from .budget import starting_counts
 from .controls import slider
 from .examples import style_targets
-from .faces import align_option, prepare_upload, with_note
+from .faces import align_option, paste_outputs, pasted, prepare_upload, with_note
 from .jobs import Tracker, stop_button, stoppable
 from .serving import FAST, LANED, adaptation_seconds, gpu, inversion_seconds
 from .session import Session, user_errors
@@ -88,16 +88,18 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
             with gr.Column():
                 status = gr.Markdown(label="Status", elem_id=f"{name}-render-status")
                 pair = gr.ImageSlider(label="Inverted vs. in the adapted domain", format="png", type="pil")
+                in_photo, in_photo_png = paste_outputs(session, f"{name}-render")
                 preview = gr.Gallery(label="The domain on the preview seeds", columns=len(PREVIEW_SEEDS), format="png")
 
-    go.click(render_handler(session), [image, domain_file, state, align], [pair, preview, status],
+    go.click(render_handler(session), [image, domain_file, state, align], [pair, preview, status, in_photo, in_photo_png],
              api_name=f"render_{name}_domain",
              **FAST)
 
 
 def render_handler(session: Session) -> Callable:
     """The /render_*_domain endpoints; their parameter names are the API's (the last domain is the tab's state).
-    -> (inverted, in the domain) or None without an image, the preview grid, the status (the alignment's note)"""
+    -> (inverted, in the domain) or None without an image, the preview grid, the status (the alignment's note),
+    the rendering in the domain pasted back into the photo and its PNG ([] and None unless the face was aligned)"""
 
     @gpu(lambda image, domain_file, last_domain, align_face=False, progress=None:
          max(inversion_seconds([m], InversionSettings(DOMAIN_CODE_SETTINGS)) for m in DOMAIN_CODE_METHODS))
@@ -112,14 +114,15 @@ def render_handler(session: Session) -> Callable:
             domain = AdaptedDomain.load(Path(source), g)
             grid = _preview(g, domain)
             if not image:
-                return None, grid, ""
+                return None, grid, "", [], None
             nets = InversionNetworks.build(session.load, session.zoo.available)
             track = Tracker(progress)
             prepared = prepare_upload(session, image, bool(align_face), g.size, track)
             result = invert_for_domain(nets, prepared.target, track)
             with torch.no_grad():
                 adapted = domain.render(g, result.ws, residuals=result.residuals)
-        return (tensor_to_pil(result.image), tensor_to_pil(adapted)), grid, prepared.note
+        in_photo, in_photo_png = pasted(prepared, [(adapted, "in the adapted domain")])
+        return (tensor_to_pil(result.image), tensor_to_pil(adapted)), grid, prepared.note, in_photo, in_photo_png
 
     return render_in_domain
 
