@@ -51,6 +51,7 @@ from pipelines.adapt_text import TextAdaptSettings, adapt_text
 from pipelines.clip_loss import ClipTower, DirectionalLoss, clip_towers
 from pipelines.domain import SMALL_RANK, AdaptedDomain, paper_rank
 from pipelines.emojibench import EmojiBench, load_emojibench
+from pipelines.evaluation.style_judge import style_judge_of, style_share
 from pipelines.evaluation.styles import style_rows
 from pipelines.images import tensor_to_pil
 from pipelines.inversion import InversionNetworks
@@ -121,17 +122,6 @@ class BenchNetworks:
         return METHODS[key].label.format(L=self.rank(METHODS[key]))
 
 
-def style_judge_of(zoo) -> tuple[torch.nn.Module | None, str]:
-    """The zoo's style judge, or None and a sentence saying why the bench cannot measure the style share."""
-    if "style_judge" not in zoo.slots:
-        return None, (f"zoo '{zoo.name}' has no style_judge slot (`python -m train.style_judge` exports one), so the "
-                      "style-judge share is not measured")
-    status = zoo.slot_status("style_judge")
-    if not status.available:
-        return None, f"the style_judge slot of zoo '{zoo.name}' is unavailable ({status.reason}), so it is not measured"
-    return zoo.load("style_judge"), ""
-
-
 @dataclass
 class Pairs:
     """Emoji rows with the e4e codes of their Google renderings and their renderings in the target style."""
@@ -161,16 +151,6 @@ def scored_rows(data: EmojiBench, style: str, split: str, count: int, exclude: i
 
 
 # ---- scores ---------------------------------------------------------------------------------------------------
-@torch.no_grad()
-def style_share(judge: torch.nn.Module, images: Tensor, style: str) -> float:
-    """Share of images [N, 3, R, R] that the style judge classifies as `style`."""
-    if style not in judge.styles:
-        raise ValueError(f"the style judge does not know '{style}' (it knows: {', '.join(judge.styles)})")
-    k = judge.styles.index(style)
-    pred = torch.cat([judge(images[i : i + BATCH]).argmax(1) for i in range(0, len(images), BATCH)])
-    return (pred == k).double().mean().item()
-
-
 @torch.no_grad()
 def render(g, domain: AdaptedDomain | None, ws: Tensor) -> Tensor:
     """Codes [N, num_ws, w_dim] through the (adapted) generator.  -> [N, 3, R, R] in [-1, 1]"""

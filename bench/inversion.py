@@ -1,11 +1,17 @@
 """Inversion on EmojiBench: every method a zoo (--zoo, default emoji64) can run, in-domain and out-of-domain.
 
-    python -m bench.inversion [--images 48] [--zoo emoji64] [--readme]     # tables, bench/results/inversion.json
+    python -m bench.inversion [--images 48] [--styles google twitter | all] [--zoo emoji64] [--readme]
+        # tables, bench/results/inversion.json, docs/inversion_quality_time.png
 
 - main table: for each registered method (pipelines/methods/) on the first --images emoji of the Google
-  test split (in-domain) and on the Twitter renderings of the same emoji (out-of-domain): MSE,
-  SSIM, the zoo's perceptual distance, ID cosine, trainable parameters of the method and CPU
-  milliseconds per image (one thread per image, as the app runs them);
+  test split (in-domain) and on the same emoji in every other --styles style (out-of-domain; Twitter
+  by default, every EmojiBench style with `all`): MSE, PSNR, SSIM, the zoo's perceptual distance, ID
+  cosine, reconstruction identity retrieval R@1 (is each reconstruction's identity nearest an input
+  of its own emoji? it catches "the same face for everything"), the style judge's share of
+  reconstructions in the input's style, trainable parameters, FLOPs of one image (every step's
+  forward and backward) and CPU milliseconds per image (one thread per image, as the app runs
+  them); and the quality-time plot (perceptual distance against seconds per image, log axis; circles
+  for the papers' methods, triangles for ours);
 - RefineStyle ablation (the paper's Table 4): every encoder trained under `runs/ablation_*` by
   `python -m train.refinestyle --stage 2 --steps 500 --name ablation_<row> --no-export ...`
   (one-stage or two-stage rows, read from the checkpoint), on the Twitter images; the
@@ -27,9 +33,15 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
-from pipelines.emojibench import default_root, load_emojibench
+from nets.style_judge import StyleJudge
+from pipelines.emojibench import STYLES, default_root, load_emojibench
+from pipelines.evaluation.style_judge import style_judge_of, style_share
+from pipelines.evaluation.styles import style_rows
 from pipelines.inversion import InversionNetworks, InversionSettings, available_methods, invert, lookup
+from pipelines.metrics import identity_retrieval_r1, psnr
 from pipelines.methods.refinestyle_opt import OptimisationSettings
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.tuning import TuningSettings, locality_drift
@@ -39,7 +51,9 @@ from .readme import update_readme_block
 from .report import DEFAULT_ZOO, add_inversion_arguments, add_zoo_argument, inversion_settings, publish, zoo_flag
 
 RESULTS = Path(__file__).resolve().parent / "results" / "inversion.json"
-METRICS = ("mse", "ssim", "perceptual", "id")
+PLOT = Path(__file__).resolve().parents[1] / "docs" / "inversion_quality_time.png"
+DEFAULT_SPLITS = ("google", "twitter")  # in-domain, and the out-of-domain split of the papers' tables
+METRICS = ("mse", "psnr", "ssim", "perceptual", "id")
 
 
 def runnable_methods(nets: InversionNetworks) -> tuple[list[str], dict[str, str]]:
@@ -48,15 +62,65 @@ def runnable_methods(nets: InversionNetworks) -> tuple[list[str], dict[str, str]
     return [m for m, why in reasons.items() if not why], {m: why for m, why in reasons.items() if why}
 
 
-def evaluate(nets: InversionNetworks, images: torch.Tensor, methods: list[str], settings: InversionSettings) -> dict:
-    """Mean metrics and ms per image for each method over images [N, 3, R, R]."""
+def evaluate(nets: InversionNetworks, images: torch.Tensor, methods: list[str], settings: InversionSettings,
+             identities: list | None = None, style: str | None = None, judge: StyleJudge | None = None) -> dict:
+    """Per method over images [N, 3, R, R] (one split): mean MSE, PSNR, SSIM, perceptual distance, ID cosine
+    and ms per image; with `identities` ([N] each image's emoji, skin-tone variants sharing one), the
+    reconstruction identity retrieval R@1 (is each reconstruction's identity embedding nearest an input of
+    its own emoji?); with a style judge, the share of reconstructions it puts in `style`, the inputs' style."""
     sums = {m: dict.fromkeys((*METRICS, "ms"), 0.0) for m in methods}
+    recon: dict[str, list[torch.Tensor]] = {m: [] for m in methods}
     for i in range(len(images)):
         for r in invert(nets, images[i : i + 1], methods, settings, seed=i):
             for k in METRICS:
-                sums[r.method][k] += r.metrics[k]
+                sums[r.method][k] += psnr(r.image, images[i : i + 1]).item() if k == "psnr" else r.metrics[k]
             sums[r.method]["ms"] += 1000 * r.seconds
-    return {m: {k: v / len(images) for k, v in s.items()} for m, s in sums.items()}
+            recon[r.method].append(r.image)
+    out = {m: {k: v / len(images) for k, v in s.items()} for m, s in sums.items()}
+    with torch.no_grad():
+        gallery = embed(nets.loss.identity, images) if identities is not None else None
+        for m in methods:
+            made = torch.cat(recon[m])
+            if identities is not None:
+                out[m]["identity_r1"] = identity_retrieval_r1(embed(nets.loss.identity, made), gallery, identities)
+            if judge is not None:
+                out[m]["style_kept"] = style_share(judge, made, style)
+    return out
+
+
+def embed(identity, images: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """The identity network's unit embeddings of images [N, 3, R, R].  -> [N, D]"""
+    return torch.cat([identity(images[i : i + batch]) for i in range(0, len(images), batch)])
+
+
+class FlopCount(TorchDispatchMode):
+    """The floating-point operations of every aten op that torch's flop counter has a formula for
+    (convolutions, matrix products, attention; a multiply-add counts 2), forward and backward. Not
+    FlopCounterMode itself: its module hooks break autograd.grad on leaf tensors, which GaNI takes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
+def flops_per_image(nets: InversionNetworks, image: torch.Tensor, methods: list[str],
+                    settings: InversionSettings) -> dict[str, float]:
+    """Floating-point operations of inverting one image [1, 3, R, R] with each method, every forward and
+    backward pass of its optimisation steps included."""
+    out = {}
+    for m in methods:
+        with FlopCount() as count:
+            invert(nets, image, [m], settings, seed=0)
+        out[m] = float(count.total)
+    return out
 
 
 def ablation_rows(nets: InversionNetworks, images: torch.Tensor) -> dict:
@@ -127,43 +191,62 @@ def gani_sweep(nets: InversionNetworks, images: torch.Tensor, counts: list[int],
 
 
 def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings, locality_images: int,
-        sweep: list[int] | None = None, zoo_name: str = DEFAULT_ZOO) -> dict:
+        sweep: list[int] | None = None, zoo_name: str = DEFAULT_ZOO, styles: tuple[str, ...] = DEFAULT_SPLITS) -> dict:
     torch.set_num_threads(1)
     zoo = open_zoo(zoo_name)
     data = load_emojibench()
     nets = InversionNetworks.from_zoo(zoo)
+    judge, judge_note = style_judge_of(zoo)
     methods, missing = runnable_methods(nets)
     both = InversionSettings(settings, tuning)
-    idx = data.indices("test")[:n_images]
-    splits = {"google_test": data.tensor(data.google[idx]), "twitter_test": data.tensor(data.twitter[idx])}
     start = time.time()
-    result: dict = {"zoo": zoo.name, "images": len(idx), "settings": vars(settings), "tuning": vars(tuning),
-                    "missing": missing,
-                    "parameters": {m: lookup(m).parameters(nets, both.of(lookup(m))) for m in methods}}
-    result["splits"] = {name: evaluate(nets, images, methods, both) for name, images in splits.items()}
-    result["ablation"] = ablation_rows(nets, splits["twitter_test"])
+    result: dict = {"zoo": zoo.name, "images": n_images, "settings": vars(settings), "tuning": vars(tuning),
+                    "missing": missing, "style_judge_note": judge_note,
+                    "parameters": {m: lookup(m).parameters(nets, both.of(lookup(m))) for m in methods},
+                    "labels": {m: lookup(m).label for m in methods}, "splits": {}, "split_images": {}}
+    test = style_rows(data, "test")
+    identities = data.identity_ids()
+    for style in styles:  # the first n_images test emoji each style draws (Google and Twitter: the same rows)
+        idx = test[style][:n_images]
+        images = data.tensor(data.style(style)[idx])
+        result["splits"][f"{style}_test"] = evaluate(nets, images, methods, both, identities[idx].tolist(), style,
+                                                     judge)
+        result["split_images"][f"{style}_test"] = len(idx)
+    google = data.tensor(data.google[test["google"][:1]])
+    result["gflops"] = {m: f / 1e9 for m, f in flops_per_image(nets, google, methods, both).items()}
+    twitter = data.tensor(data.twitter[test["twitter"][:n_images]])
+    result["ablation"] = ablation_rows(nets, twitter)
     if "gradstyle" in methods:
-        result["gradstyle_ablation"] = gradstyle_ablation(nets, splits["twitter_test"])
+        result["gradstyle_ablation"] = gradstyle_ablation(nets, twitter)
     if "gani" in methods:
-        result["locality"] = locality_table(nets, splits["twitter_test"][:locality_images], tuning)
+        result["locality"] = locality_table(nets, twitter[:locality_images], tuning)
         if sweep:
-            result["gani_sweep"] = gani_sweep(nets, splits["twitter_test"][:locality_images], sweep, tuning)
+            result["gani_sweep"] = gani_sweep(nets, twitter[:locality_images], sweep, tuning)
     result["seconds"] = time.time() - start
     return result
 
 
 def table(r: dict) -> str:
-    lines = [f"{r['images']} test emoji; CPU, one thread; ms per image include every optimisation step.", ""]
+    lines = [f"The first {r['images']} test emoji each style draws; CPU, one thread; ms per image include every "
+             "optimisation step. ID R@1: is each reconstruction's identity nearest an input of its own emoji "
+             "(among the split's inputs)? Style kept: the share of reconstructions the style judge puts in the "
+             "input's style. GFLOPs: one image, every forward and backward pass.", ""]
+    if r.get("style_judge_note"):
+        lines += [f"Style judge: {r['style_judge_note']}.", ""]
     for split, rows in r["splits"].items():
         base = rows.get("e4e", {}).get("mse")
-        lines += [f"**{split.replace('_', ' ')}**", "",
-                  "| method | MSE ↓ | vs e4e | SSIM ↑ | perceptual ↓ | ID ↑ | parameters | ms / image |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for m, s in rows.items():
-            rel = f"{s['mse'] / base:.2f}×" if base else "–"
-            lines.append(f"| {m} | {s['mse']:.4f} | {rel} | {s['ssim']:.3f} | {s['perceptual']:.4f} | {s['id']:.3f} | "
-                         f"{r['parameters'][m]:,} | {s['ms']:.0f} |")
+        lines += [f"**{split.replace('_', ' ')}** ({r['split_images'][split]} emoji)", "",
+                  "| method | MSE ↓ | vs e4e | PSNR ↑ | SSIM ↑ | perceptual ↓ | ID ↑ | ID R@1 ↑ | style kept ↑ | "
+                  "parameters | GFLOPs | ms / image |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for m, v in rows.items():
+            rel = f"{v['mse'] / base:.2f}×" if base else "–"
+            kept = f"{v['style_kept']:.2f}" if "style_kept" in v else "–"
+            lines.append(f"| {r['labels'][m]} | {v['mse']:.4f} | {rel} | {v['psnr']:.2f} | {v['ssim']:.3f} | "
+                         f"{v['perceptual']:.4f} | {v['id']:.3f} | {v['identity_r1']:.2f} | {kept} | "
+                         f"{r['parameters'][m]:,} | {r['gflops'][m]:.1f} | {v['ms']:.0f} |")
         lines.append("")
+    lines += [f"![Perceptual distance against seconds per image]({PLOT.relative_to(PLOT.parents[1])})", ""]
     if r["ablation"]:
         lines += ["**RefineStyle ablation (Twitter test; equal steps per row)**", "",
                   "| row | stage | L | N_r | grouped | scalings | steps | MSE ↓ | perceptual ↓ | ID ↑ |",
@@ -192,6 +275,33 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def quality_time_plot(r: dict, path: Path = PLOT) -> None:
+    """Perceptual distance against seconds per image (log axis): one marker per method and split, circles
+    for the papers' methods, triangles for ours (a label with "(ours)")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    colours = plt.get_cmap("tab10")
+    for k, (split, rows) in enumerate(r["splits"].items()):
+        for m, v in rows.items():
+            ours = "(ours)" in r["labels"][m]
+            ax.scatter(v["ms"] / 1000, v["perceptual"], marker="^" if ours else "o", color=colours(k % 10),
+                       label=split.removesuffix("_test") if m == next(iter(rows)) else None)
+            ax.annotate(m, (v["ms"] / 1000, v["perceptual"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per image (CPU, one thread; log scale)")
+    ax.set_ylabel("perceptual distance ↓")
+    ax.set_title("Inversion quality against time (circles: papers' methods, triangles: ours)", fontsize=9)
+    ax.legend(title="split", fontsize=7, title_fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def write_cards(r: dict) -> None:
     """Put each method's rows of the main table into the model card of the network it is named after
     (block `metrics`), where the zoo ships one."""
@@ -215,14 +325,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--images", type=int, default=48)
     p.add_argument("--locality-images", type=int, default=8)
     p.add_argument("--gani-sweep", type=int, nargs="*", default=[], help="GaNI iteration counts to compare")
+    p.add_argument("--styles", nargs="+", default=list(DEFAULT_SPLITS), choices=["all", *STYLES],
+                   help="the splits: each style's renderings of the test emoji (all: every EmojiBench style)")
     add_inversion_arguments(p)
     add_zoo_argument(p)
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    result = run(args.images, *inversion_settings(args), args.locality_images, args.gani_sweep, args.zoo)
+    styles = STYLES if "all" in args.styles else tuple(args.styles)
+    result = run(args.images, *inversion_settings(args), args.locality_images, args.gani_sweep, args.zoo, styles)
+    quality_time_plot(result)
     command = f"python -m bench.inversion --images {args.images} --locality-images {args.locality_images}" + (
-        f" --gani-sweep {' '.join(map(str, args.gani_sweep))}" if args.gani_sweep else "") + zoo_flag(args.zoo)
+        f" --gani-sweep {' '.join(map(str, args.gani_sweep))}" if args.gani_sweep else "") + (
+        "" if styles == DEFAULT_SPLITS else f" --styles {' '.join(args.styles)}") + zoo_flag(args.zoo)
     publish("inversion", result, table(result), command, RESULTS, args.readme)
     if args.readme:
         write_cards(result)

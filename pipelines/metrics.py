@@ -11,6 +11,19 @@ def mse(x: Tensor, y: Tensor) -> Tensor:
     return ((x - y) / 2).square().mean((1, 2, 3))
 
 
+def psnr(x: Tensor, y: Tensor) -> Tensor:
+    """Peak signal-to-noise ratio in dB of images mapped to [0, 1] (peak 1), capped at 100 dB for identical
+    images.  -> [B]"""
+    return -10 * torch.log10(mse(x, y).clamp_min(1e-10))
+
+
+def identity_retrieval_r1(queries: Tensor, gallery: Tensor, labels: list) -> float:
+    """R@1 of unit embeddings: for each query i [N, D], is the nearest gallery row [N, D] (cosine) one with
+    the same label as row i (labels: [N], e.g. an emoji's identity shared by its skin-tone variants)?"""
+    nearest = (queries @ gallery.t()).argmax(1).tolist()
+    return sum(labels[j] == labels[i] for i, j in enumerate(nearest)) / len(labels)
+
+
 def ssim(x: Tensor, y: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
     """SSIM (Wang et al. 2004) on [0, 1] images, Gaussian window, channel mean.  -> [B]"""
     x, y = (x + 1) / 2, (y + 1) / 2

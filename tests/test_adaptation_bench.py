@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from bench.adaptation import (METHODS, UNADAPTED, BenchNetworks, bench_style, figure_rows, floors, paired_changes,
-                              picture, style_judge_of, style_share, table)
+                              picture, table)
 from nets.configs import FFHQ1024
 from nets.e4e import E4EEncoder
 from nets.emoji_clip import EmojiClip
@@ -24,6 +24,7 @@ from pipelines.clip_text import tokenize
 from pipelines.domain import (OFFICIAL_SYNTHESIS_PARAMETERS, PAPER_TOKEN_RATIO, DomainParameters, paper_rank,
                               synthesis_parameters, token_parameters)
 from pipelines.emojibench import EXTRA, STYLE_PROMPTS, STYLES, EmojiBench
+from pipelines.evaluation.style_judge import style_judge_of, style_share
 from pipelines.inversion import InversionNetworks
 from pipelines.losses import ReconstructionLoss
 from pipelines.style_targets import REFERENCE_CODE, SOURCE_STYLE, TARGETS, reference_row, reference_rule
