@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
                 import shutil
 
                 args.keep.mkdir(parents=True, exist_ok=True)
-                shots, *_, pasted, _ = outputs[next(k for k in outputs if k.startswith("invert"))]
+                shots, *_, pasted, _, _ = outputs[next(k for k in outputs if k.startswith("invert"))]
                 for k, item in enumerate([shots[0]] + pasted):
                     image = item["image"] if isinstance(item["image"], str) else item["image"]["path"]
                     shutil.copy(image, args.keep / f"{k}-{item['caption'].replace(' ', '_')}.png")

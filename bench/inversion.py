@@ -40,6 +40,7 @@ from nets.style_judge import StyleJudge
 from pipelines.emojibench import STYLES, default_root, load_emojibench
 from pipelines.evaluation.style_judge import style_judge_of, style_share
 from pipelines.evaluation.styles import style_rows
+from pipelines.figures import QualityTimePoint, quality_time_figure
 from pipelines.inversion import InversionNetworks, InversionSettings, available_methods, invert, lookup
 from pipelines.metrics import identity_retrieval_r1, psnr
 from pipelines.methods.refinestyle_opt import OptimisationSettings
@@ -276,30 +277,12 @@ def table(r: dict) -> str:
 
 
 def quality_time_plot(r: dict, path: Path = PLOT) -> None:
-    """Perceptual distance against seconds per image (log axis): one marker per method and split, circles
-    for the papers' methods, triangles for ours (a label with "(ours)")."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
-    colours = plt.get_cmap("tab10")
-    for k, (split, rows) in enumerate(r["splits"].items()):
-        for m, v in rows.items():
-            ours = "(ours)" in r["labels"][m]
-            ax.scatter(v["ms"] / 1000, v["perceptual"], marker="^" if ours else "o", color=colours(k % 10),
-                       label=split.removesuffix("_test") if m == next(iter(rows)) else None)
-            ax.annotate(m, (v["ms"] / 1000, v["perceptual"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("seconds per image (CPU, one thread; log scale)")
-    ax.set_ylabel("perceptual distance ↓")
-    ax.set_title("Inversion quality against time (circles: papers' methods, triangles: ours)", fontsize=9)
-    ax.legend(title="split", fontsize=7, title_fontsize=8)
-    fig.tight_layout()
+    """Perceptual distance against seconds per image, one marker per method and split (pipelines/figures.py)."""
+    points = [QualityTimePoint(m, v["ms"] / 1000, v["perceptual"], "(ours)" in r["labels"][m], split.removesuffix("_test"))
+              for split, rows in r["splits"].items() for m, v in rows.items()]
+    fig = quality_time_figure(points, "Inversion quality against CPU time, one thread")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
 
 
 def write_cards(r: dict) -> None:

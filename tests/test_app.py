@@ -105,9 +105,10 @@ def test_endpoints_through_gradio_client(client, tmp_path):
     plot, info = client.predict(3, 0, api_name="/kernel_spectrum")
     assert plot["type"] == "matplotlib" and "3 samples, 5 layers" in info
     Image.new("RGB", (40, 30), (200, 80, 40)).save(tmp_path / "in.png")
-    shots, pair, table, status, sheet, metrics, pasted, pasted_png = client.predict(
+    shots, pair, table, status, sheet, metrics, pasted, pasted_png, plot = client.predict(
         handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], 5, 5, 2, 5, 0, api_name="/invert")
     assert len(shots) == 2 and len(pair) == 2 and status == "" and shots[0]["caption"] == "input"
+    assert plot["type"] == "matplotlib"  # the quality-time plot of this run
     assert pasted == [] and pasted_png is None  # this zoo takes images as they are: nothing to paste back
     with pytest.raises(Exception, match="takes images as they are"):  # and refuses to align them
         client.predict(handle_file(str(tmp_path / "in.png")), ["refinestyle_opt"], 5, 5, 2, 5, 0, True,

@@ -44,7 +44,7 @@ def test_every_endpoint_at_1024_px_with_alignment_and_paste_back(ffhq_layouts, s
     assert _image(gallery[0]).size == (1024, 1024) and "1024 px" in info
 
     moved = Image.open(uploads["moved"]).convert("RGB")
-    shots, pair, table, note, sheet, _, pasted, pasted_png = out[
+    shots, pair, table, note, sheet, _, pasted, pasted_png, _ = out[
         "invert, aligned: e4e, RefineStyle opt. 1+1 steps, GaNI 1, PTI 1"]
     assert shots[0]["caption"] == "input (aligned)" and note == ""
     assert _image(shots[0]).size == (1024, 1024)

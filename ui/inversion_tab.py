@@ -10,6 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from pipelines.figures import QualityTimePoint, quality_time_figure
 from pipelines.images import tensor_to_pil
 from pipelines.inversion import invert
 from pipelines.methods.refinestyle_opt import OptimisationSettings
@@ -59,15 +60,18 @@ def invert_handler(session: Session) -> Callable:
         rows = [[label(r.method), *(round(r.metrics[k], 4) for k in ("mse", "ssim", "perceptual", "id")),
                  round(r.seconds, 2)] for r in results]
         pair = (source, shots[1][0]) if results else None
+        plot = quality_time_figure([QualityTimePoint(r.method, r.seconds, r.metrics["perceptual"],
+                                                     "(ours)" in label(r.method)) for r in results],
+                                   "This image: quality against time") if results else None
         if cancel():
-            return shots, pair, rows, track.stopped(), None, None, [], None
+            return shots, pair, rows, track.stopped(), None, None, [], None, plot
         settings_shown = {"zoo": session.zoo.name, "device": session.device, "image": Path(image).name,
                           "aligned": "yes" if prepared.alignment is not None else "no",
                           "methods": ", ".join(methods), "W+ steps": w_steps, "residual steps": residual_steps,
                           "rank": rank, "tuning steps": tuning_steps, "seed": seed}
         sheet, metrics = write_sheet("Inversion", [shots], METRIC_HEADERS, rows, settings_shown)
         in_photo, in_photo_png = pasted(prepared, [(r.image, label(r.method)) for r in results])
-        return shots, pair, rows, prepared.note, sheet, metrics, in_photo, in_photo_png
+        return shots, pair, rows, prepared.note, sheet, metrics, in_photo, in_photo_png, plot
 
     return invert_image
 
@@ -104,10 +108,12 @@ def build(session: Session) -> None:
                 metrics_json = gr.DownloadButton("Metrics (JSON)", elem_id="inversion-json")
                 gr.DeepLinkButton()
             in_photo, in_photo_png = paste_outputs(session, "inversion")
+            plot = gr.Plot(label="Perceptual distance against seconds, per method (as bench.inversion's plot)",
+                           elem_id="inversion-plot")
 
     on_invert = invert_handler(session)
     inputs = [image, methods, w_steps, r_steps, rank, tune_steps, seed, align]
-    outputs = [gallery, compare, table, status, sheet, metrics_json, in_photo, in_photo_png]
+    outputs = [gallery, compare, table, status, sheet, metrics_json, in_photo, in_photo_png, plot]
     events = dict(show_progress_on=[gallery], **LANED)
     paths = example_images("google_", session.zoo.name) + example_images("twitter_1f9", session.zoo.name)
     if paths:

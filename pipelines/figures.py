@@ -1,0 +1,40 @@
+"""Figures that the benches and the app both draw (matplotlib, no display needed)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QualityTimePoint:
+    method: str  # the marker's text
+    seconds: float  # per image
+    perceptual: float  # the zoo's perceptual distance, lower is better
+    ours: bool  # not from a paper (a label with "(ours)")
+    group: str = ""  # the colour, e.g. the split
+
+
+def quality_time_figure(points: list[QualityTimePoint], title: str):
+    """Perceptual distance against seconds per image on a log axis: circles for the papers' methods,
+    triangles for ours, one colour per group.  -> a matplotlib Figure (outside pyplot: nothing to close)"""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.5), dpi=110)
+    ax = fig.subplots()
+    colours = colormaps["tab10"]
+    groups = list(dict.fromkeys(p.group for p in points))
+    for p in points:
+        k = groups.index(p.group)
+        first = next(q for q in points if q.group == p.group) is p
+        ax.scatter(p.seconds, p.perceptual, marker="^" if p.ours else "o", color=colours(k % 10),
+                   label=p.group if first and p.group else None)
+        ax.annotate(p.method, (p.seconds, p.perceptual), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per image (log scale)")
+    ax.set_ylabel("perceptual distance ↓")
+    ax.set_title(f"{title} (circles: papers' methods, triangles: ours)", fontsize=9)
+    if any(p.group for p in points):
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
