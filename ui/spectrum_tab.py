@@ -13,13 +13,13 @@ from .session import Session, user_errors
 
 
 def figure(spec: KernelSpectrum):
-    import matplotlib
+    """The curves as a matplotlib Figure made outside pyplot, so that no request leaves one open in its registry."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    cmap = plt.get_cmap("viridis")
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    cmap = colormaps["viridis"]
     for i, (name, sv) in enumerate(zip(spec.layers, spec.singular_values)):
         xs = [(k + 1) / len(sv) for k in range(len(sv))]
         ax.plot(xs, sv.tolist(), color=cmap(i / max(1, len(spec.layers) - 1)), label=name, lw=1.4)
