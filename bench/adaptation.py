@@ -34,7 +34,9 @@ reference) is scored on the test split.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,7 +62,8 @@ from pipelines.runtime import tune_cpu_allocator
 from pipelines.style_targets import REFERENCE_CODE, REFERENCE_NAME, TARGETS, reference_image, reference_row, target
 from pipelines.zoo import open_zoo
 
-from .report import DEFAULT_ZOO, add_zoo_argument, publish, zoo_flag
+from .readme import update_readme_block
+from .report import DEFAULT_ZOO, add_zoo_argument, zoo_flag
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -461,14 +464,30 @@ def main(argv: list[str] | None = None) -> None:
                f"{' '.join(f'{lr:g}' for lr in args.lrs)}{zoo_flag(args.zoo)}" + (" --merge" if args.merge else ""))
     path = RESULTS_DIR / f"{args.name}.json"
 
-    def save(partial: dict) -> None:  # each finished style is kept, also if a later one never finishes
-        path.write_text(json.dumps(merged(path, partial, command) if args.merge else partial, indent=1) + "\n")
+    def save(partial: dict) -> dict:
+        """Write what is measured so far (merged with the file under a lock, with --merge) and return it."""
+        if not args.merge:
+            result = partial | {"commands": [command]}
+            path.write_text(json.dumps(result, indent=1) + "\n")
+            return result
+        with open(path.with_suffix(".lock"), "w") as lock:  # another lane may be merging into the same file
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            result = merged(path, partial, command)
+            part = path.with_suffix(".part")
+            part.write_text(json.dumps(result, indent=1) + "\n")
+            os.replace(part, path)  # a reader never sees half a file
+        return result
 
     result = run(styles, methods, args.iterations, args.images, args.lrs, args.seed, args.zoo,
                  None if args.no_figures else args.name, save)
-    result = merged(path, result, command) if args.merge else result | {"commands": [command]}
+    if result.get("missing"):  # nothing measured: the file keeps what it had
+        print(table(result))
+        return
+    result = save(result)
     shown = "\n$ ".join(result["commands"])
-    publish(args.name, result, table(result), shown, path, args.readme)
+    print(table(result))
+    if args.readme:
+        update_readme_block(args.name, f"```\n$ {shown}\n```\n\n{table(result)}\n")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ bench/results/cpu1024.json (--device cpu), with the machine it ran on.
 
     python -m bench.gpu [--readme]              # needs CUDA; exits with a message without it
     python -m bench.gpu --device cpu --steps 1 3 --repeats 3 [--readme]    # the same cases on this CPU
+        # (cpu1024.json is what ui/budget.py fits the app's ffhq CPU sliders to: run it on the serving machine)
 
 Timing needs no trained weight, so the networks are the official FFHQ layouts randomly
 initialised (config-f generator, e4e and ArcFace IR-SE50, BiSeNet, LPIPS on a random backbone of
@@ -193,7 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("bench.gpu: no CUDA device here (torch.cuda.is_available() is False); run it on a GPU machine, "
-                 "or pass --device cpu for a slow smoke run of the same code")
+                 "or pass --device cpu to time the same cases on this CPU (it rewrites bench/results/cpu1024.json, "
+                 "which the app's ffhq sliders start from)")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     with seeded_initialisation(0):
         nets = build_networks(device)

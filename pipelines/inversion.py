@@ -103,12 +103,20 @@ class InversionCache:
         self.size = size
         self.entries: dict[tuple, list[InversionResult]] = {}
 
+    @staticmethod
+    def key(target: Tensor, methods: list[str], settings: InversionSettings, seed: int = 0) -> tuple:
+        return (hashlib.sha256(target.detach().cpu().numpy().tobytes()).hexdigest(), tuple(methods), repr(settings),
+                seed)
+
+    def holds(self, target: Tensor, methods: list[str], settings: InversionSettings, seed: int = 0) -> bool:
+        """Whether `invert` with these arguments would answer from the cache."""
+        return self.key(target, methods, settings, seed) in self.entries
+
     def invert(self, nets: InversionNetworks, target: Tensor, methods: list[str], settings: InversionSettings,
                seed: int = 0, progress: Progress | None = None, cancel: Cancel | None = None
                ) -> list[InversionResult]:
         """`invert`'s results, computed once per key; a cancelled run is not kept."""
-        key = (hashlib.sha256(target.detach().cpu().numpy().tobytes()).hexdigest(), tuple(methods), repr(settings),
-               seed)
+        key = self.key(target, methods, settings, seed)
         if key in self.entries:
             return self.entries[key]
         results = invert(nets, target, methods, settings, seed, progress, cancel)

@@ -91,3 +91,29 @@ def test_a_job_cancelled_while_waiting_never_runs_and_leaves_the_queue():
 def test_a_lane_needs_a_slot():
     with pytest.raises(ValueError, match="at least one slot"):
         SlowLane(0)
+
+
+def test_only_jobs_with_work_that_end_normally_teach_the_rate():
+    lane = SlowLane(1)
+    with lane.enter(never, lambda f, t: None, "gani", 0.0):  # zero steps: nothing to learn a rate from
+        time.sleep(0.05)
+    with pytest.raises(RuntimeError), lane.enter(never, lambda f, t: None, "gani", 10.0):  # a failed job
+        raise RuntimeError("out of memory")
+    assert lane._rate == {} and lane._running == []
+    with lane.enter(never, lambda f, t: None, "gani", 10.0):
+        time.sleep(0.1)
+    assert 0.009 <= lane._rate["gani"] <= 0.03
+
+
+def test_two_slots_run_two_jobs_at_once_and_estimate_from_the_first_to_free():
+    lane, log = SlowLane(2), []
+    run_job(lane, "a", 10, 0.2, log).join()  # 0.02 s per unit
+    first, second = run_job(lane, "a", 10, 0.4, log), run_job(lane, "a", 10, 0.4, log)
+    wait_for(lambda: sum(event == "start" for event, *_ in log) == 3)  # both run: two slots
+    texts: list[str] = []
+    third = run_job(lane, "a", 5, 0.01, log, texts)
+    wait_for(lambda: texts)
+    jobs, seconds = lane.estimate(lane._waiting[0])
+    assert jobs == 2 and 0.1 <= seconds <= 0.4 + 0.1 + 0.05  # the earlier slot's remainder (≤ 0.4) + its own 0.1
+    for t in (first, second, third):
+        t.join()

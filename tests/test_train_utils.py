@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from torch import nn
 
@@ -122,3 +123,9 @@ def test_style_pairs_draw_two_different_styles_that_both_draw_the_row():
     assert (rows == 3).float().mean().item() > 1 / 3  # so its one row is drawn far above its 1/5 share
     again = style_pairs(drawn, 3000, torch.Generator().manual_seed(0))
     assert torch.equal(again[0], rows) and again[2] == second
+
+
+def test_style_pairs_refuse_a_style_that_shares_no_row():
+    drawn = torch.tensor([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=torch.bool)  # style 2 draws only a lonely row
+    with pytest.raises(ValueError, match=r"styles \[2\].*nothing to pair"):
+        style_pairs(drawn, 4, torch.Generator().manual_seed(0))

@@ -49,12 +49,16 @@ def jitter(x: torch.Tensor, generator: torch.Generator, blur_prob: float = 0.5, 
     return pick * blurred + (1 - pick) * x
 
 
-def style_pairs(drawn: torch.Tensor, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, list[int], list[int]]:
+def style_pairs(drawn: torch.Tensor, batch: int, generator: torch.Generator
+                ) -> tuple[torch.Tensor, list[int], list[int]]:
     """`batch` rows, each with two different styles that draw it. drawn: bool [N, S], which style draws
     which row. The first style is uniform over the S styles, the row uniform among those it draws (and some
     other style draws too), the second style uniform among the row's other styles.
     -> (rows [batch], first styles, second styles) as indices into drawn's columns"""
     pairable = [torch.nonzero(drawn[:, k] & (drawn.sum(1) > 1)).flatten() for k in range(drawn.shape[1])]
+    lonely = [k for k, rows in enumerate(pairable) if len(rows) == 0]
+    if lonely:
+        raise ValueError(f"styles {lonely} (columns of drawn) share no row with another style: nothing to pair")
     first = torch.randint(drawn.shape[1], (batch,), generator=generator).tolist()
     rows = torch.stack([pairable[k][torch.randint(len(pairable[k]), (), generator=generator)] for k in first])
     second = []
@@ -122,7 +126,8 @@ def export(net: EmojiNet, metrics: dict, meta: dict, args: argparse.Namespace) -
     x = EmojiBench.tensor(load_emojibench().google[:64])
     zoo = open_zoo(args.zoo)
     folder = export_folder(zoo, "emojinet")
-    command = "python -m train.emojinet" + ("" if tuple(args.styles) == STYLES else " --styles " + " ".join(args.styles))
+    styles = "" if tuple(args.styles) == STYLES else " --styles " + " ".join(args.styles)
+    command = "python -m train.emojinet" + styles
     record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60,
               "command": command, "args": vars(args)}
     use_half, drift = save_network(net, folder, lambda m: m.identity(x), 1e-2, record)
@@ -149,7 +154,7 @@ A {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M-parameter CNN (`nets/em
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_training_flags(p, "emojinet", batch=48, lr=2e-3, ckpt_every=None, batch_help="emoji per step (each in both styles)")
+    add_training_flags(p, "emojinet", batch=48, lr=2e-3, ckpt_every=None, batch_help="emoji per step (each in two styles)")
     p.add_argument("--epochs", type=int, default=24, help="passes over the train renderings of --styles")
     p.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES), help="styles to pair (at least two)")
     args = p.parse_args(argv)

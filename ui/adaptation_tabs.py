@@ -91,7 +91,8 @@ def _render_section(session: Session, state: gr.State, name: str) -> None:
                 in_photo, in_photo_png = paste_outputs(session, f"{name}-render")
                 preview = gr.Gallery(label="The domain on the preview seeds", columns=len(PREVIEW_SEEDS), format="png")
 
-    go.click(render_handler(session), [image, domain_file, state, align], [pair, preview, status, in_photo, in_photo_png],
+    go.click(render_handler(session), [image, domain_file, state, align],
+             [pair, preview, status, in_photo, in_photo_png],
              api_name=f"render_{name}_domain",
              **FAST)
 

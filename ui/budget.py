@@ -57,12 +57,15 @@ def starting_counts(resolution: int, device: str) -> StartingCounts:
     if device != "cpu" or timed.get("resolution") != resolution:
         return papers
     inv, ada = timed["inversion"], timed["adaptation"]
-    cases = {"refinestyle_opt": ([inv["refinestyle_opt (W+ step)"], inv["refinestyle_opt (residual step)"]], [1, 2]),
+    needed = [inv[k] for k in ("refinestyle_opt (W+ step)", "refinestyle_opt (residual step)", "gani", "pti")]
+    if any("error" in c for c in [*needed, ada["text"], ada["oneshot"]]):
+        return papers
+    w_plus, residual = inv["refinestyle_opt (W+ step)"], dict(inv["refinestyle_opt (residual step)"])
+    residual["fixed_seconds"] -= w_plus["seconds_per_step"]  # its timing ran one W+ step before the residual ones
+    cases = {"refinestyle_opt": ([w_plus, residual], [1, 2]),
              "tuning": ([max(inv["gani"], inv["pti"], key=lambda c: c.get("seconds_per_step", 0))], [1]),
              "text": ([ada["text"]], [1]),
              "oneshot": ([ada["oneshot"]], [1])}
-    if any("error" in c for cs, _ in cases.values() for c in cs):
-        return papers
     n = {name: fit(cs, share) for name, (cs, share) in cases.items()}
     per_tuned = {m: inv[m]["fixed_seconds"] + inv[m]["seconds_per_step"] * n["tuning"][0] for m in ("gani", "pti")}
     seconds = {"refinestyle_opt": n["refinestyle_opt"][1], **per_tuned, "text": n["text"][1],

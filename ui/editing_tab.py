@@ -81,7 +81,8 @@ def edit_handler(session: Session, directions, cache: InversionCache) -> Callabl
         prepared = prepare_upload(session, image, bool(align_face), nets.generator.size, track)
         target = prepared.target
         with user_errors():
-            if any(is_per_image(m) for m in methods):
+            cached = cache.holds(target, list(settings.methods), settings.inversion)  # re-editing: no inversion to run
+            if any(is_per_image(m) for m in methods) and not cached:
                 work = per_image_work("editing", [m for m in methods if is_per_image(m)], settings.inversion)
                 with session.lane.enter(cancel, track, *work) as entered:
                     edits = edit(nets, target, directions, settings, progress=track, cancel=cancel,

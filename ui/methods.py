@@ -46,10 +46,11 @@ def method_choices(session: Session) -> list[tuple[str, str]]:
     method's label ends with its measured time at the default settings; on a zoo whose steps ui/budget.py
     fits to a minute, with the time expected at those steps."""
     if session.zoo.name == "emoji64" and session.device == "cpu":
-        timed = measured_seconds()
+        timed, how = measured_seconds(), "measured, default steps"
     else:
         timed = starting_counts(session.zoo.resolution, session.device).seconds
-    return [(f"{m.label} — about {timed[m.name]:.0f} s per image (measured, default steps)"
+        how = "at the starting steps, from measured step times"
+    return [(f"{m.label} — about {timed[m.name]:.0f} s per image ({how})"
              if is_per_image(m.name) and m.name in timed else m.label, m.name) for m in REGISTRY.values()]
 
 

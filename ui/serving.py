@@ -49,9 +49,10 @@ class SlowLane:
 
     A waiting job's progress says how many jobs are ahead and, once every job ahead and the job itself
     are of kinds that have finished here before, the seconds until its result: each kind's seconds per
-    unit is the mean of its finished jobs (the last ones weigh more), a running job's remainder is its
-    expected time less its time so far, and the jobs ahead take the first free slot in turn. (Gradio's
-    own queue estimate cannot see this lane: LANED has no Gradio limit, see above.)
+    unit is a running average over its jobs that ended normally with some work (each new one weighs half),
+    a running job's remainder is its expected time less its time so far, and the jobs ahead take the first
+    free slot in turn. (Gradio's own queue estimate cannot see this lane: LANED has no Gradio limit, see
+    above.)
     """
 
     def __init__(self, size: int = 1) -> None:
@@ -91,8 +92,9 @@ class SlowLane:
     @contextmanager
     def enter(self, cancel: Cancel, progress: Progress, kind: str = "", units: float = 1.0) -> Iterator[bool]:
         """Hold a slot for the block, in arrival order; yields False when cancelled while waiting (nothing
-        may run). A job that ends without being cancelled teaches the lane its kind's seconds per unit."""
-        ticket, acquired = Ticket(kind, max(float(units), 1e-9)), False
+        may run). A job with some work (units > 0) that ends normally, neither cancelled nor raising,
+        teaches the lane its kind's seconds per unit."""
+        ticket, acquired, failed = Ticket(kind, max(float(units), 0.0)), False, False
         with self._cond:
             self._waiting.append(ticket)
         try:
@@ -102,6 +104,7 @@ class SlowLane:
                         break
                     if self._waiting[0] is ticket and len(self._running) < self.size:
                         ticket.entered = time.monotonic()
+                        self._waiting.remove(ticket)  # in the same step, so that no estimate counts it twice
                         self._running.append(ticket)
                         acquired = True
                         break
@@ -116,11 +119,14 @@ class SlowLane:
                 self._cond.notify_all()
         try:
             yield acquired
+        except BaseException:
+            failed = True
+            raise
         finally:
             if acquired:
                 with self._cond:
                     self._running.remove(ticket)
-                    if not cancel():
+                    if not (failed or cancel()) and ticket.units > 0:
                         rate = (time.monotonic() - ticket.entered) / ticket.units
                         old = self._rate.get(kind)
                         self._rate[kind] = rate if old is None else (old + rate) / 2
