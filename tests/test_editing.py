@@ -94,7 +94,9 @@ def test_the_edit_use_case_inverts_once_then_edits_sweeps_and_scores(setup):
     settings = EditSettings(("e4e", "refinestyle_opt"), "interfacegan", "smile", 1.5, sweep=(-1.0, 0.0, 1.0),
                             inversion=InversionSettings(OptimisationSettings(w_steps=3, residual_steps=3, rank=2)))
     cache = InversionCache()
+    assert not cache.holds(target, list(settings.methods), settings.inversion)
     first = edit(nets, target, dirs, settings, cache=cache)
+    assert cache.holds(target, list(settings.methods), settings.inversion)  # the tab then skips the slow lane
     assert [e.inversion.method for e in first] == ["e4e", "refinestyle_opt"]
     unit = sigma_unit(nets.generator, dirs, "interfacegan", "smile")
     for e in first:
