@@ -208,15 +208,16 @@ def run(n_images: int, settings: OptimisationSettings, tuning: TuningSettings, l
                     "labels": {m: lookup(m).label for m in methods}, "splits": {}, "split_images": {}}
     test = style_rows(data, "test")
     identities = data.identity_ids()
+    images_of = {s: data.tensor(data.style(s)[test[s][:n_images]]) for s in {*styles, "twitter"}}
     for style in styles:  # the first n_images test emoji each style draws (Google and Twitter: the same rows)
         idx = test[style][:n_images]
-        images = data.tensor(data.style(style)[idx])
+        images = images_of[style]
         result["splits"][f"{style}_test"] = evaluate(nets, images, methods, both, identities[idx].tolist(), style,
                                                      judge)
         result["split_images"][f"{style}_test"] = len(idx)
     google = data.tensor(data.google[test["google"][:1]])
     result["gflops"] = {m: f / 1e9 for m, f in flops_per_image(nets, google, methods, both).items()}
-    twitter = data.tensor(data.twitter[test["twitter"][:n_images]])
+    twitter = images_of["twitter"]  # the ablations' split
     result["ablation"] = ablation_rows(nets, twitter)
     if "gradstyle" in methods:
         result["gradstyle_ablation"] = gradstyle_ablation(nets, twitter)
