@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .metrics import mse
+from .metrics import l2_distance, mse
 
 
 @dataclass
@@ -16,7 +16,10 @@ class ReconstructionLoss:
     """RefineStyle Eq. 6: λ₂ ‖x − y‖² + λ_p d_perceptual(x, y) + λ_id (1 − cos(ID(x), ID(y))).
 
     perceptual(x, y) -> [B]; identity(x) -> unit embeddings [B, D]. Images in [-1, 1]; the L2
-    term is the MSE on [0, 1] images. Defaults are e4e's and RefineStyle's face weights.
+    term is their mean squared difference as they are, as e4e's and PTI's losses compute it.
+    Defaults are e4e's and RefineStyle's face weights. `l2_on_unit_images` (ours, the form the
+    shipped emoji64 encoders were trained with) maps the images to [0, 1] first, which weighs
+    the L2 term 4× lighter (docs/fidelity.md).
     """
 
     perceptual: Callable[[Tensor, Tensor], Tensor]
@@ -24,9 +27,11 @@ class ReconstructionLoss:
     l2: float = 1.0
     lpips: float = 0.8
     id: float = 0.1
+    l2_on_unit_images: bool = False
 
     def __call__(self, x: Tensor, target: Tensor, target_id: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
-        parts = {"l2": mse(x, target).mean(), "perceptual": self.perceptual(x, target).mean()}
+        l2 = mse if self.l2_on_unit_images else l2_distance
+        parts = {"l2": l2(x, target).mean(), "perceptual": self.perceptual(x, target).mean()}
         if self.id:
             ref = self.identity(target) if target_id is None else target_id
             parts["id"] = (1 - (self.identity(x) * ref).sum(1)).mean()

@@ -11,6 +11,12 @@ def mse(x: Tensor, y: Tensor) -> Tensor:
     return ((x - y) / 2).square().mean((1, 2, 3))
 
 
+def l2_distance(x: Tensor, y: Tensor) -> Tensor:
+    """Mean squared difference of images in [-1, 1] as they are: the L2 term of e4e's, PTI's and RefineStyle's
+    losses (4× `mse`, which maps the images to [0, 1] first).  -> [B]"""
+    return (x - y).square().mean((1, 2, 3))
+
+
 def psnr(x: Tensor, y: Tensor) -> Tensor:
     """Peak signal-to-noise ratio in dB of images mapped to [0, 1] (peak 1), capped at 100 dB for identical
     images.  -> [B]"""

@@ -9,13 +9,16 @@ renders through the tuned generator, so editing runs through it too.
   reconstruction loss at the frozen generator θ and M the gradient modification modules of
   nets/gani.py; only M is optimised, and the result is θ + M(∇θ), one application.
 
-Loss, for both: RefineStyle's Eq. 6 reconstruction terms (L2, perceptual, ID), GaNI's
-multi-layer parsing loss (cosine distance over the parsing network's five feature layers) when
-a parsing network is given, and PTI's locality regulariser: random codes
-w_r = w_p + r (w_z − w_p), w_z = mapping(z), must render as before,
-L_R = ‖G_θ*(w_r) − G_θ(w_r)‖² + d_perceptual(G_θ*(w_r), G_θ(w_r)).  (PTI moves a fixed
-distance α = 30 towards w_z in FFHQ's W; a fraction r of the way is the same construction
-without a constant tied to one W space.)
+Loss. GaNI: RefineStyle's Eq. 6 reconstruction terms (L2, perceptual, ID), its multi-layer
+parsing loss (cosine distance over the parsing network's five feature layers) when a parsing
+network is given, and its localisation regulariser on random codes w = f(z). PTI (its paper's
+settings by default): L2 + LPIPS with weights 1 and 1 (`pti_lpips`, `pti_id`), lr 3e-4, and its
+locality regulariser on codes between the pivot and f(z). Both regularisers are one construction:
+codes w_r = w_p + r (w_z − w_p), w_z = f(z) = mapping(z), must render as before,
+L_R = ‖G_θ*(w_r) − G_θ(w_r)‖² + d_perceptual(G_θ*(w_r), G_θ(w_r)); GaNI's codes are f(z) itself
+(r = 1, `gani_locality_mix`), PTI's are part of the way (`pti_locality_mix`: PTI moves a fixed
+distance α = 30 towards w_z in FFHQ's W; a fraction r of the way is the same construction without
+a constant tied to one W space).
 
 Randomness (GaNI's initial modules, the locality codes z) comes from one `torch.Generator` per run,
 seeded from the run's seed and drawn on the CPU, so a seed gives the same result on any device and
@@ -24,7 +27,7 @@ torch's global generator is never read or reseeded.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -35,7 +38,7 @@ from nets.stylegan2 import Generator
 
 from .jobs import Cancel, Progress
 from .losses import ReconstructionLoss
-from .metrics import mse
+from .metrics import l2_distance, mse
 from .settings import control
 
 Features = Callable[[Tensor], list[Tensor]]
@@ -46,14 +49,17 @@ WeightDeltas = dict[int, Tensor]
 class TuningSettings:
     """Iterations, learning rates and loss weights of GaNI and PTI (layers None: every conv layer)."""
 
-    steps: int = field(default=100, metadata=control(0, 500, 10, "GaNI / PTI tuning steps"))
+    steps: int = field(default=300, metadata=control(0, 500, 10, "GaNI / PTI tuning steps"))  # GaNI's 300
     gani_lr: float = 1e-3
-    pti_lr: float = 1e-2
+    pti_lr: float = 3e-4  # PTI's; the earlier 1e-2 is ours
+    pti_lpips: float = 1.0  # PTI's λ_LPIPS (λ_L2 = 1 as in the shared loss)
+    pti_id: float = 0.0  # PTI has no ID term; the shared loss's 0.1 is ours
     gani_blocks: int = 2
     gani_hidden: int = 256
     parsing: float = 1.0  # GaNI's multi-layer parsing loss
     locality: float = 0.1  # λ_R
-    locality_mix: float = 0.5  # r
+    gani_locality_mix: float = 1.0  # r = 1: GaNI's codes w = f(z)
+    pti_locality_mix: float = 0.5  # r: PTI's codes between the pivot and f(z)
     layers: list[int] | None = None
 
 
@@ -72,7 +78,7 @@ def locality_loss(g: Generator, ws: Tensor, deltas: WeightDeltas, perceptual, mi
         w_r = ws + mix * (w_z - ws)
         before = g.synthesis(w_r)
     after = g.synthesis(w_r, weight_deltas=deltas)
-    return (mse(after, before) + perceptual(after, before)).mean()
+    return (l2_distance(after, before) + perceptual(after, before)).mean()
 
 
 def tuned_layers(g: Generator, layers: list[int] | None) -> list[int]:
@@ -80,9 +86,9 @@ def tuned_layers(g: Generator, layers: list[int] | None) -> list[int]:
 
 
 def _objective(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss, s: TuningSettings,
-               parsing: Features | None, generator: torch.Generator):
+               parsing: Features | None, locality_mix: float, generator: torch.Generator):
     """The per-step loss of a set of deltas -> (loss, MSE); the target's embeddings are computed once,
-    the locality codes drawn from `generator`."""
+    the locality codes (a fraction `locality_mix` of the way from ws to f(z)) drawn from `generator`."""
     with torch.no_grad():
         target_id = loss.identity(target) if loss.id else None
         target_feats = parsing(target) if parsing is not None else None
@@ -93,7 +99,7 @@ def _objective(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLos
         if target_feats is not None:
             total = total + s.parsing * parsing_loss(parsing, image, target_feats)
         if s.locality:
-            total = total + s.locality * locality_loss(g, ws, deltas, loss.perceptual, s.locality_mix, generator)
+            total = total + s.locality * locality_loss(g, ws, deltas, loss.perceptual, locality_mix, generator)
         return total, mse(image, target).item()
 
     return objective
@@ -101,8 +107,10 @@ def _objective(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLos
 
 def tune_pti(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss, s: TuningSettings, seed: int = 0,
              progress: Progress | None = None, cancel: Cancel | None = None) -> WeightDeltas:
-    """PTI: Adam on the kernel deltas themselves.  ws [1, num_ws, w_dim], target [1, 3, R, R]."""
-    objective = _objective(g, ws, target, loss, s, None, torch.Generator().manual_seed(seed))
+    """PTI: Adam on the kernel deltas themselves, with PTI's loss weights.
+    ws [1, num_ws, w_dim], target [1, 3, R, R]."""
+    pti_loss = replace(loss, lpips=s.pti_lpips, id=s.pti_id)
+    objective = _objective(g, ws, target, pti_loss, s, None, s.pti_locality_mix, torch.Generator().manual_seed(seed))
     convs = g.synthesis.convs
     deltas = {i: torch.zeros_like(convs[i].conv.weight, requires_grad=True) for i in tuned_layers(g, s.layers)}
     opt = torch.optim.Adam(deltas.values(), lr=s.pti_lr)
@@ -144,7 +152,7 @@ def tune_gani(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLoss
     adjusters = GradientAdjusters({i: g.synthesis.convs[i].conv.in_channels for i in layers}, s.gani_blocks,
                                   s.gani_hidden, generator=gen)
     adjusters = adjusters.to(ws.device)
-    objective = _objective(g, ws, target, loss, s, parsing, gen)
+    objective = _objective(g, ws, target, loss, s, parsing, s.gani_locality_mix, gen)
     opt = torch.optim.Adam(adjusters.parameters(), lr=s.gani_lr)
     for step in range(s.steps):
         if cancel is not None and cancel():

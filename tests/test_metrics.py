@@ -47,3 +47,19 @@ def test_paired_bootstrap_matches_the_normal_interval_and_rejects_too_few_pairs(
     assert paired_bootstrap(torch.full((10,), 0.25)) == pytest.approx((0.25, 0.25, 0.25))
     with pytest.raises(ValueError, match="two paired"):
         paired_bootstrap(torch.ones(1))
+
+
+def test_reconstruction_l2_term_is_the_squared_difference_of_signed_images():
+    """The loss's L2 term is e4e's / PTI's mean squared difference on [-1, 1] (4× `mse`, which maps to [0, 1]);
+    the earlier form stays available as `l2_on_unit_images`."""
+    from pipelines.losses import ReconstructionLoss
+    from pipelines.metrics import l2_distance, mse
+
+    x, y = torch.rand(2, 3, 8, 8) * 2 - 1, torch.rand(2, 3, 8, 8) * 2 - 1
+    torch.testing.assert_close(l2_distance(x, y), 4 * mse(x, y))
+    torch.testing.assert_close(l2_distance(x, y), ((x - y) ** 2).flatten(1).mean(1))
+    zero = lambda a, b: torch.zeros(a.shape[0])  # noqa: E731 (no perceptual part)
+    faithful, _ = ReconstructionLoss(zero, lambda a: a, id=0.0)(x, y)
+    unit, _ = ReconstructionLoss(zero, lambda a: a, id=0.0, l2_on_unit_images=True)(x, y)
+    torch.testing.assert_close(faithful, l2_distance(x, y).mean())
+    torch.testing.assert_close(unit, mse(x, y).mean())

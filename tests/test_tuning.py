@@ -14,6 +14,7 @@ from pipelines.tuning import (
     TuningSettings,
     kernel_gradients,
     locality_drift,
+    locality_loss,
     tune_gani,
     tune_pti,
 )
@@ -108,3 +109,31 @@ def test_gani_and_pti_reconstruct_and_locality_limits_drift(setup):
     drift_free = locality_drift(g, pti, judge.perceptual_distance, n=32)
     drift_local = locality_drift(g, local, judge.perceptual_distance, n=32)
     assert drift_local < drift_free, (drift_local, drift_free)
+
+
+def test_gani_locality_codes_are_mapped_z_and_pti_codes_lie_towards_the_pivot(setup):
+    """GaNI's localisation regulariser reads codes w = f(z) (r = 1: the pivot does not enter); PTI's lie part
+    of the way from the pivot to f(z) (r = 0.5: they depend on it)."""
+    g, judge, _, ws, _ = setup
+    deltas = {i: 0.1 * torch.randn_like(c.conv.weight) for i, c in enumerate(g.synthesis.convs)}
+    other = g.broadcast(g.mapping(torch.randn(1, 16)))
+    s = TuningSettings()
+
+    def reg(pivot, mix):
+        return locality_loss(g, pivot, deltas, judge.perceptual_distance, mix, torch.Generator().manual_seed(1))
+
+    torch.testing.assert_close(reg(ws, s.gani_locality_mix), reg(other, s.gani_locality_mix))
+    assert not torch.allclose(reg(ws, s.pti_locality_mix), reg(other, s.pti_locality_mix))
+
+
+def test_pti_uses_its_papers_loss_without_an_identity_term(setup):
+    """PTI's defaults: lr 3e-4, L2 + LPIPS with weight 1 each, no ID term (its identity network is never called)."""
+    g, judge, _, ws, target = setup
+    defaults = TuningSettings()
+    assert (defaults.pti_lr, defaults.pti_lpips, defaults.pti_id, defaults.steps) == (3e-4, 1.0, 0.0, 300)
+    s = TuningSettings(steps=2)
+
+    def no_identity(x):
+        raise AssertionError("PTI called the identity network")
+
+    tune_pti(g, ws, target, ReconstructionLoss(judge.perceptual_distance, no_identity), s)
