@@ -34,9 +34,7 @@ reference) is scored on the test split.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,7 +61,7 @@ from pipelines.style_targets import REFERENCE_CODE, REFERENCE_NAME, TARGETS, ref
 from pipelines.zoo import open_zoo
 
 from .readme import update_readme_block
-from .report import DEFAULT_ZOO, add_zoo_argument, zoo_flag
+from .report import DEFAULT_ZOO, add_zoo_argument, locked_update, zoo_flag
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -363,17 +361,16 @@ def run(styles: list[str], methods: list[str], iterations: int, n_images: int, l
 SETTINGS = ("methods", "iterations", "images", "lrs", "seed", "paper_rank", "small_rank", "style_judge")
 
 
-def merged(path: Path, result: dict, command: str) -> dict:
-    """`result` with the styles that the results file at `path` holds and `result` does not (an earlier or
-    concurrent run of other styles with the same settings), and both runs' commands; a file of other
-    settings is an error, not silently mixed."""
-    if not path.exists() or result.get("missing"):
+def merged(old: dict | None, result: dict, command: str) -> dict:
+    """`result` with the styles that the earlier results `old` hold and `result` does not (an earlier or
+    concurrent run of other styles with the same settings), and both runs' commands; results of other
+    settings are an error, not silently mixed."""
+    if old is None or result.get("missing"):
         return result | {"commands": [command]}
-    old = json.loads(path.read_text())
     differ = [k for k in SETTINGS if k in old and old[k] != result[k]]
     if differ:
-        raise SystemExit(f"bench.adaptation --merge: {path} was measured with other settings ({', '.join(differ)}); "
-                         "pass another --name or rerun every style")
+        raise SystemExit(f"bench.adaptation --merge: the results file was measured with other settings "
+                         f"({', '.join(differ)}); pass another --name or rerun every style")
     styles = {k: v for k, v in old.get("styles", {}).items() if k not in result["styles"]} | result["styles"]
     figures = old.get("figures", {}) | result["figures"]
     commands = [c for c in old.get("commands", []) if c != command] + [command]
@@ -470,13 +467,7 @@ def main(argv: list[str] | None = None) -> None:
             result = partial | {"commands": [command]}
             path.write_text(json.dumps(result, indent=1) + "\n")
             return result
-        with open(path.with_suffix(".lock"), "w") as lock:  # another lane may be merging into the same file
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            result = merged(path, partial, command)
-            part = path.with_suffix(".part")
-            part.write_text(json.dumps(result, indent=1) + "\n")
-            os.replace(part, path)  # a reader never sees half a file
-        return result
+        return locked_update(path, lambda old: merged(old, partial, command))
 
     result = run(styles, methods, args.iterations, args.images, args.lrs, args.seed, args.zoo,
                  None if args.no_figures else args.name, save)

@@ -3,9 +3,11 @@ the inversion and editing benches share."""
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -26,6 +28,19 @@ def publish(name: str, result: dict, table: str, command: str, results: Path, re
     print(table)
     if readme:
         update_readme_block(name, f"```\n$ {command}\n```\n\n{table}\n")
+
+
+def locked_update(path: Path, update: Callable[[dict | None], dict]) -> dict:
+    """Replace the results file at `path` with update(what it holds, None where there is none) and return that,
+    under an exclusive lock, since another lane may be updating the same file; a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = update(json.loads(path.read_text()) if path.exists() else None)
+        part = path.with_suffix(".part")
+        part.write_text(json.dumps(result, indent=1) + "\n")
+        os.replace(part, path)
+    return result
 
 
 def machine() -> dict:

@@ -259,16 +259,18 @@ def test_oneshot_reconstruction_carries_eq6s_identity_term():
 
 def test_merge_keeps_the_other_styles_of_the_same_settings_and_refuses_other_settings(tmp_path):
     from bench.adaptation import merged
+    from bench.report import locked_update
 
     settings = {"methods": {"text-tokens": "text: tokens, L = 87"}, "iterations": 300, "images": 96, "lrs": [1e-3],
                 "seed": 0, "paper_rank": 87, "small_rank": 16, "style_judge": True, "missing": []}
     path = tmp_path / "adaptation.json"
     lane_a = settings | {"styles": {"fluent_3d": {"rows": "3d"}}, "figures": {"fluent_3d": "docs/a_3d.png"}}
-    path.write_text(json.dumps(merged(path, lane_a, "cmd a")))  # nothing yet: just lane a
+    locked_update(path, lambda old: merged(old, lane_a, "cmd a"))  # nothing yet: just lane a
+    assert json.loads(path.read_text())["commands"] == ["cmd a"] and not path.with_suffix(".part").exists()
     lane_b = settings | {"styles": {"twitter": {"rows": "tw"}, "fluent_3d": {"rows": "3d again"}}, "figures": {}}
-    both = merged(path, lane_b, "cmd b")
+    both = locked_update(path, lambda old: merged(old, lane_b, "cmd b"))
     assert list(both["styles"]) == ["twitter", "fluent_3d"]  # in TARGETS order; the rerun style is lane b's
     assert both["styles"]["fluent_3d"]["rows"] == "3d again" and both["figures"] == lane_a["figures"]
-    assert both["commands"] == ["cmd a", "cmd b"]
+    assert both["commands"] == ["cmd a", "cmd b"] and json.loads(path.read_text()) == both
     with pytest.raises(SystemExit, match="other settings .iterations"):
-        merged(path, lane_b | {"iterations": 30}, "cmd c")
+        merged(both, lane_b | {"iterations": 30}, "cmd c")
