@@ -10,19 +10,23 @@ generator renders W+, and at a few stage boundaries m the features f_m are corre
       L_f = Σ_m ‖g_m ⊙ F_m‖₁
 - **GAM** (Eq. 6–9), editing stream: the generator renders the edited code Ŵ⁺, giving f̂_m. The
   residual F_m sits where the *reconstruction* has its details, so an Aligner moves it to where
-  the edited image has them: both feature maps are flattened into tokens with a sinusoidal
+  the edited image has them: the feature maps are flattened into tokens with a sinusoidal
   positional embedding, and **selective attention** (multi-head, d_k = 64, only the top-µ of
-  each query's scores qkᵀ kept before the softmax) is applied several times — the first
-  layers refine the queries (edited features) against the keys (reconstructed features), the
-  last one reads the residual F_m as values — giving F'_m. The same Gate & Fusion block
-  (shared weights) adds it: f̂'_m = f̂_m + σ(W_g [f̂_m, F'_m]) ⊙ F'_m.
-  Our choices in the read layer (`TransportAttention`): the values are F_m itself, not a
-  projection of it, so F'_m is a convex combination of residual vectors (the aligner moves
-  details, it cannot invent them), and a learnable locality prior −β‖p_i − p_j‖² joins the
-  scores, with the query projection starting at zero: the untrained aligner is (nearly) the
-  identity alignment, i.e. the naive dual stream, and training only has to learn the moves.
-  (With a freely projected read, 400 training steps left F'_m close to zero and the editing
-  stream no better than e4e.)
+  each query's scores qkᵀ kept before the softmax) is applied several times, giving F'_m. The
+  same Gate & Fusion block (shared weights) adds it: f̂'_m = f̂_m + σ(W_g [f̂_m, F'_m]) ⊙ F'_m.
+  Two aligners (`Aligner`):
+  - `aligner="paper"` (the default, Eq. 7–8): queries from the edited features f̂_m, keys and
+    values from the residual F_m, positional embeddings on both, W_q, W_k, W_v per head, the heads
+    concatenated and projected (`SelectiveAttention`) in every layer; the last projects back to
+    F_m's channels.
+  - `aligner="transport"` (ours, the shipped emoji64 model): the first layers refine the queries
+    against keys from the *reconstructed* features f_m, and the read layer (`TransportAttention`)
+    takes F_m itself as values, not a projection of it, so F'_m is a convex combination of
+    residual vectors (the aligner moves details, it cannot invent them); a learnable locality
+    prior −β‖p_i − p_j‖² joins the scores, with the query projection starting at zero: the
+    untrained aligner is (nearly) the identity alignment, i.e. the naive dual stream, and
+    training only has to learn the moves. (With a freely projected read, 400 training steps
+    left F'_m close to zero and the editing stream no better than e4e.)
 
 Stages are named by the generator conv layer after which they act (see `stage_layers`); the
 emoji64 zoo's choice of stages and widths is in its manifest (assets/zoos/emoji64.json, "architectures").
@@ -153,40 +157,58 @@ class TransportAttention(nn.Module):
         return top_mu_softmax(scores, self.top_mu).mean(1) @ v  # [B, N, C]
 
 
-class Aligner(nn.Module):
-    """Eq. 6: moves a residual F (aligned with f_rec) onto f_edit's layout.  -> F' [B, C, R, R]"""
+ALIGNERS = ("paper", "transport")
 
-    def __init__(self, channels: int, heads: int, top_mu: float, layers: int, d_k: int = 64) -> None:
+
+class Aligner(nn.Module):
+    """Eq. 6: moves a residual F (aligned with f_rec) onto f_edit's layout.  -> F' [B, C, R, R]
+
+    kind "paper": q from f_edit, k = v from F (Eq. 7–8); "transport" (ours): k from f_rec, and the read
+    layer averages the residual vectors themselves under a locality prior.
+    """
+
+    def __init__(self, channels: int, heads: int, top_mu: float, layers: int, d_k: int = 64,
+                 kind: str = "paper") -> None:
         super().__init__()
-        dim = heads * d_k
-        self.embed = nn.Linear(channels, dim)  # shared by queries and keys: both are generator features
+        if kind not in ALIGNERS:
+            raise ValueError(f"aligner is one of {ALIGNERS}, got {kind!r}")
+        dim, self.kind = heads * d_k, kind
+        self.embed = nn.Linear(channels, dim)  # the queries' (f_edit); "transport": the keys' too (f_rec)
+        if kind == "paper":
+            self.embed_residual = nn.Linear(channels, dim)  # keys and values: the residual F
         self.refine = nn.ModuleList(SelectiveAttention(dim, dim, dim, heads, top_mu, d_k) for _ in range(layers - 1))
         self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(layers - 1))
-        self.read = TransportAttention(dim, heads, top_mu, d_k)
+        self.read = (SelectiveAttention(dim, dim, channels, heads, top_mu, d_k) if kind == "paper"
+                     else TransportAttention(dim, heads, top_mu, d_k))
 
     def forward(self, f_edit: Tensor, f_rec: Tensor, residual: Tensor) -> Tensor:
         b, c, h, w = residual.shape
         tokens = lambda t: t.flatten(2).transpose(1, 2)
         pos = sinusoidal_embedding(h * w, h, self.embed.out_features).to(residual)
-        q = self.embed(tokens(f_edit)) + pos
-        k = self.embed(tokens(f_rec)) + pos
+        q = self.embed(tokens(f_edit)) + pos  # [B, HW, dim]
+        if self.kind == "paper":
+            k = v = self.embed_residual(tokens(residual)) + pos
+        else:
+            k, v = self.embed(tokens(f_rec)) + pos, tokens(residual)
         for attend, norm in zip(self.refine, self.norms):
             q = q + attend(norm(q), k, k)
-        out = self.read(q, k, tokens(residual))  # [B, HW, C]
+        out = self.read(q, k, v)  # [B, HW, C]
         return out.transpose(1, 2).reshape(b, c, h, w)
 
 
 class GradStyle(nn.Module, PyTorchModelHubMixin):
-    """GRMs, shared Gate & Fusion blocks and GAM aligners for the stages after `stage_layers`."""
+    """GRMs, shared Gate & Fusion blocks and GAM aligners for the stages after `stage_layers`
+    (aligner: "paper" or "transport", see `Aligner`)."""
 
     def __init__(self, stage_layers: list[int], gen_channels: list[int], enc_channels: list[int], hidden: int = 64,
-                 res_blocks: int = 2, heads: int = 2, top_mu: float = 0.1, aligner_layers: int = 2) -> None:
+                 res_blocks: int = 2, heads: int = 2, top_mu: float = 0.1, aligner_layers: int = 2,
+                 aligner: str = "paper") -> None:
         super().__init__()
         assert len(stage_layers) == len(gen_channels) == len(enc_channels), "one channel count per stage"
         self.stage_layers = list(stage_layers)
         self.grms = nn.ModuleList(GRM(e, g, hidden, res_blocks) for e, g in zip(enc_channels, gen_channels))
         self.gates = nn.ModuleList(GateFusion(g) for g in gen_channels)
-        self.aligners = nn.ModuleList(Aligner(g, heads, top_mu, aligner_layers) for g in gen_channels)
+        self.aligners = nn.ModuleList(Aligner(g, heads, top_mu, aligner_layers, kind=aligner) for g in gen_channels)
 
     def reconstruction_hook(self, enc_feats: list[Tensor], stream: Stream, gated: dict[int, Tensor],
                             stages: list[int] | None = None) -> Callable[[int, Tensor], Tensor | None]:

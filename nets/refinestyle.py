@@ -3,9 +3,12 @@
 One-stage (§3.2): multi-resolution image features -> (a) W+ queries, initialised by a trainable
 copy of the mapping network from fixed Gaussian noise and updated by three transformer blocks
 (self-attention among the queries, then cross-attention to the image features), and (b) N_r × L
-residual tokens updated by three *grouped* blocks — self-attention only within each refined
-layer's group of L tokens, cross-attention to all image features, 4 heads — then two projection
-heads per layer map the tokens to P [L, C_out] and Q [L, C_in]. Learnable scalings A, B [N_r, L]
+residual tokens in two sets, P and Q ∈ R^{N_r×L×d} (Eq. 3–4), updated by three *grouped* blocks —
+self-attention only within each refined layer's group (its L P-tokens and L Q-tokens),
+cross-attention to all image features, 4 heads — then a projection head per layer and set maps
+the P tokens to P [L, C_out] and the Q tokens to Q [L, C_in]. `token_sets=1` is this project's
+earlier form (ours, the shipped emoji64 encoders): one set of L tokens per layer, both heads
+reading the same tokens. Learnable scalings A, B [N_r, L]
 (initialised small) give P̂ = A ⊙ P, Q̂ = B ⊙ Q, and ΔW = P̂ᵀ Q̂ (Eq. 3) enters the refined
 modulated convolution (nets/modconv.py). ToRGB layers are not refined.
 
@@ -76,16 +79,19 @@ class RefineStyleEncoder(nn.Module, PyTorchModelHubMixin):
 
     layer_channels: (C_in, C_out) of every generator conv layer; refined_layers picks N_r of them.
     grouped=False lets every token attend to every other (the paper's "without grouping" ablation);
-    learn_scalings=False freezes A, B at their initial value (the "without scalings" ablation).
+    learn_scalings=False freezes A, B at their initial value (the "without scalings" ablation);
+    token_sets: 2 for the paper's separate P and Q tokens, 1 for one set read by both heads (ours).
     """
 
     def __init__(self, num_ws: int, w_dim: int, z_dim: int, n_mlp: int, layer_channels: list[list[int]],
                  refined_layers: list[int], rank: int = 16, d_model: int = 256, heads: int = 4,
                  widths: list[int] | None = None, input_size: int = 64, input_channels: int = 3,
                  predict_w: bool = True, grouped: bool = True, learn_scalings: bool = True,
-                 scaling_init: float = 0.1) -> None:
+                 scaling_init: float = 0.1, token_sets: int = 2) -> None:
         super().__init__()
-        self.num_ws, self.w_dim, self.rank = num_ws, w_dim, rank
+        if token_sets not in (1, 2):
+            raise ValueError(f"token_sets is 2 (the paper's P and Q tokens) or 1 (one set), got {token_sets}")
+        self.num_ws, self.w_dim, self.rank, self.token_sets = num_ws, w_dim, rank, token_sets
         self.refined_layers, self.predict_w, self.grouped = list(refined_layers), predict_w, grouped
         self.features = ImageFeatures(input_channels, list(widths or [64, 128, 192, 256]), d_model, input_size)
         if predict_w:
@@ -97,7 +103,8 @@ class RefineStyleEncoder(nn.Module, PyTorchModelHubMixin):
             nn.init.zeros_(self.w_out.weight)  # start from the mapping network's codes
             nn.init.zeros_(self.w_out.bias)
         n_r = len(refined_layers)
-        self.tokens = nn.Parameter(torch.randn(n_r * rank, d_model) * 0.02)
+        group = token_sets * rank  # a layer's tokens: [P tokens; Q tokens] or its one set
+        self.tokens = nn.Parameter(torch.randn(n_r * group, d_model) * 0.02)
         self.token_blocks = nn.ModuleList(Block(d_model, heads) for _ in range(3))
         self.p_heads = nn.ModuleList(nn.Linear(d_model, layer_channels[i][1]) for i in refined_layers)
         self.q_heads = nn.ModuleList(nn.Linear(d_model, layer_channels[i][0]) for i in refined_layers)
@@ -110,7 +117,7 @@ class RefineStyleEncoder(nn.Module, PyTorchModelHubMixin):
             nn.init.zeros_(head.bias)
         self.scale_a = nn.Parameter(torch.full((n_r, rank), scaling_init), requires_grad=learn_scalings)
         self.scale_b = nn.Parameter(torch.ones(n_r, rank), requires_grad=learn_scalings)
-        mask = group_mask(n_r, rank) if grouped else torch.zeros(n_r * rank, n_r * rank, dtype=torch.bool)
+        mask = group_mask(n_r, group) if grouped else torch.zeros(n_r * group, n_r * group, dtype=torch.bool)
         self.register_buffer("mask", mask, persistent=False)
 
     def initial_codes(self) -> Tensor:
@@ -131,9 +138,11 @@ class RefineStyleEncoder(nn.Module, PyTorchModelHubMixin):
         for block in self.token_blocks:
             t = block(t, memory, self.mask)
         residuals = {}
+        group = self.token_sets * self.rank
         for r, layer in enumerate(self.refined_layers):
-            tr = t[:, r * self.rank : (r + 1) * self.rank]  # [B, L, d]
-            p = self.p_heads[r](tr) * self.scale_a[r][None, :, None]  # P̂ = A ⊙ P  [B, L, C_out]
-            q_ = self.q_heads[r](tr) * self.scale_b[r][None, :, None]  # Q̂ = B ⊙ Q  [B, L, C_in]
+            tr = t[:, r * group : (r + 1) * group]  # [B, token_sets·L, d]
+            tp, tq = tr[:, : self.rank], tr[:, -self.rank :]  # the P and Q tokens [B, L, d] (one set: the same)
+            p = self.p_heads[r](tp) * self.scale_a[r][None, :, None]  # P̂ = A ⊙ P  [B, L, C_out]
+            q_ = self.q_heads[r](tq) * self.scale_b[r][None, :, None]  # Q̂ = B ⊙ Q  [B, L, C_in]
             residuals[layer] = (p, q_)
         return ws, residuals

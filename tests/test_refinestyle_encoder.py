@@ -1,6 +1,7 @@
 """RefineStyle encoders: shapes, grouped attention, scalings, and a residual the generator accepts."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from nets.refinestyle import RefineStyleEncoder, group_mask
@@ -58,3 +59,29 @@ def test_two_stage_reads_six_channels_and_keeps_w():
     _, enc = _tiny(input_channels=6, predict_w=False)
     ws, residuals = enc(torch.rand(2, 6, 16, 16))
     assert ws is None and len(residuals) == 3
+
+
+def test_two_token_sets_by_default_and_the_earlier_single_set_as_an_option():
+    """The paper's P and Q tokens are separate sets (each layer's group holds both); token_sets=1 is the
+    earlier form, one set that both heads read, and the shipped emoji64 encoders' configs say so."""
+    import json
+
+    from pipelines.zoo import ASSETS
+
+    _, two = _tiny()
+    _, one = _tiny(token_sets=1)
+    assert two.tokens.shape == (3 * 2 * 4, 32) and one.tokens.shape == (3 * 4, 32)
+    assert two.mask.shape == (24, 24) and not two.mask[0, 7] and two.mask[0, 8]  # layer 2's group: 4 P + 4 Q
+    with torch.no_grad():
+        for head in two.p_heads:
+            head.weight.normal_(0, 0.1)
+        img = torch.rand(1, 3, 16, 16)
+        _, base = two(img)
+        two.tokens[0:4] += 1.0  # layer 2's P tokens
+        _, moved = two(img)
+    assert not torch.allclose(moved[2][0], base[2][0]) and not torch.allclose(moved[2][1], base[2][1])
+    torch.testing.assert_close(moved[3][0], base[3][0])
+    with pytest.raises(ValueError, match="token_sets"):
+        _tiny(token_sets=3)
+    for name in ("refinestyle_1s", "refinestyle_2s"):
+        assert json.loads((ASSETS / "zoo" / "emoji64" / name / "config.json").read_text())["token_sets"] == 1

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nets.e4e import E4EEncoder
-from nets.gradstyle import GradStyle
+from nets.gradstyle import ALIGNERS, GradStyle
 from nets.stylegan2 import Discriminator, Generator
 from pipelines.augment import random_homographies, warp
 from pipelines.losses import ReconstructionLoss
@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_flags(p, "gradstyle", batch=8, lr=1e-4, steps=6000, ckpt_every=250)
     add_data_flag(p)
+    p.add_argument("--aligner", choices=ALIGNERS, default="paper",
+                   help="GAM's aligner: the paper's (Eq. 7-8) or ours, 'transport' (nets/gradstyle.py)")
     args = p.parse_args(argv)
     tune_cpu_allocator()
     ddp = setup_distributed(args.device)
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     with seeded_initialisation(args.seed) as gen:  # the initial weights; gen then draws the batches and warps
         g, encoder, judge = (zoo.load(slot, ddp.device) for slot in ("generator", "e4e", "perceptual"))
         d = zoo.load("discriminator", ddp.device).train().requires_grad_(True)
-        model = GradStyle(**zoo.architecture("gradstyle")).to(ddp.device)
+        model = GradStyle(**(zoo.architecture("gradstyle") | {"aligner": args.aligner})).to(ddp.device)
     trainer = GradStyleTrainer(model, g, encoder, ReconstructionLoss(judge.perceptual_distance, judge.identity), d,
                                rng=gen)
     model_loss = ddp.objective({"model": model}, trainer.model_loss)
@@ -129,10 +131,11 @@ def export(model: GradStyle, trainer: GradStyleTrainer, probe: Tensor, zoo: Zoo,
         ws = trainer.encoder.codes(feats)
     card = ModelCard(
         f"{zoo.name} GradStyle",
-        f"GRMs, Gate & Fusion and GAM aligners (the zoo's gradstyle architecture, {zoo.manifest.name}) for the stages "
+        f"GRMs, Gate & Fusion and GAM aligners ({args.aligner} aligner; the zoo's gradstyle architecture, "
+        f"{zoo.manifest.name}) for the stages "
         f"after conv layers {model.stage_layers}, trained self-supervised over the frozen {zoo.name} e4e encoder and "
         f"generator on {data_name(args.data)}",
-        f"python -m train.gradstyle --steps {args.steps}", vars(args), meta,
+        f"python -m train.gradstyle --steps {args.steps} --aligner {args.aligner}", vars(args), meta,
         f"GradStyle GRM/GAM modules trained by train/gradstyle.py over the {zoo.name} e4e encoder")
     ship(model, export_folder(zoo, "gradstyle"), card, lambda m: m.reconstruct(trainer.generator, ws, feats)[0],
          2 / 255, "gradstyle", zoo.manifest)

@@ -11,10 +11,12 @@ nets; images half real (--data, default the EmojiBench Google train split), half
 learning rate on the per-token scalings A, B (one scalar each, so their Adam steps are otherwise
 too small to open the residual within a CPU-sized budget).
 
-emoji64 choice of refined layers and rank: the paper refines N_r = 10 of 17 layers with L = 32
-at 1024 px, where L/C is 32/512. emoji64's 9 conv layers carry the emoji's detail (eyes, mouth,
-hair, outlines) at 16–64 px, so the default refines the fine half, layers 4–8 (16, 32 and
-64 px), with L = 16 (L/C from 16/160 to 16/64). The ablation rows of bench/inversion.py vary
+emoji64 choice of refined layers and rank: the paper's one-stage encoder refines N_r = 10 of 17
+layers with L = 32 at 1024 px, where L/C is 32/512. emoji64's 9 conv layers carry the emoji's
+detail (eyes, mouth, hair, outlines) at 16–64 px, so the one-stage default refines the fine half,
+layers 4–8 (16, 32 and 64 px), with L = 16 (L/C from 16/160 to 16/64). The two-stage encoder
+refines every conv layer, as the paper's does (the shipped emoji64 two-stage encoder was trained
+on layers 4–8: its card says so). The model card records the command with every choice. The ablation rows of bench/inversion.py vary
 both (L ∈ {8, 32}, N_r ∈ {half, all}) and switch off grouping and learnable scalings, on the
 two-stage model (it starts from e4e's code, so a short equal budget per row already separates them).
 """
@@ -42,11 +44,11 @@ DEFAULT_LAYERS = [4, 5, 6, 7, 8]
 
 
 def build_encoder(g: Generator, stage: int, rank: int, layers: list[int], grouped: bool = True,
-                  learn_scalings: bool = True) -> RefineStyleEncoder:
+                  learn_scalings: bool = True, token_sets: int = 2) -> RefineStyleEncoder:
     chans = [[c.conv.in_channels, c.conv.out_channels] for c in g.synthesis.convs]
     enc = RefineStyleEncoder(g.num_ws, g.w_dim, g.z_dim, len(g.mapping.layers), chans, layers, rank=rank,
                              input_size=g.size, input_channels=3 if stage == 1 else 6, predict_w=stage == 1,
-                             grouped=grouped, learn_scalings=learn_scalings)
+                             grouped=grouped, learn_scalings=learn_scalings, token_sets=token_sets)
     if stage == 1:
         enc.mapping.load_state_dict(g.mapping.state_dict())  # the queries start as real W codes
     return enc
@@ -78,9 +80,12 @@ def main(argv: list[str] | None = None) -> None:
     add_data_flag(p)
     p.add_argument("--stage", type=int, choices=(1, 2), default=1)
     p.add_argument("--rank", type=int, default=16)
-    p.add_argument("--layers", type=int, nargs="+", default=DEFAULT_LAYERS)
+    p.add_argument("--layers", type=int, nargs="+", default=None,
+                   help=f"refined conv layers (default: {DEFAULT_LAYERS} for --stage 1, every layer for --stage 2)")
     p.add_argument("--no-grouping", action="store_true")
     p.add_argument("--fixed-scalings", action="store_true")
+    p.add_argument("--token-sets", type=int, choices=(1, 2), default=2,
+                   help="2: the paper's separate P and Q tokens; 1: one set read by both heads (ours, earlier)")
     p.add_argument("--real-fraction", type=float, default=None,
                    help="share of real images per batch, the rest generator samples (default: 0.5 one-stage, 1 two-stage)")
     p.add_argument("--scaling-lr-mul", type=float, default=10.0, help="learning-rate factor of A, B (scalars per token)")
@@ -96,9 +101,12 @@ def main(argv: list[str] | None = None) -> None:
     zoo = open_zoo(args.zoo)
     with seeded_initialisation(args.seed) as gen:  # the initial weights; gen then draws the batches
         g = zoo.load("generator", ddp.device)
+        if args.layers is None:
+            args.layers = DEFAULT_LAYERS if args.stage == 1 else list(range(len(g.synthesis.convs)))
         judge = zoo.load("perceptual", ddp.device)
         base = zoo.load("e4e", ddp.device) if args.stage == 2 else None
-        enc = build_encoder(g, args.stage, args.rank, args.layers, not args.no_grouping, not args.fixed_scalings)
+        enc = build_encoder(g, args.stage, args.rank, args.layers, not args.no_grouping, not args.fixed_scalings,
+                            args.token_sets)
     loss = ReconstructionLoss(judge.perceptual_distance, judge.identity)
     enc = enc.to(ddp.device)
     scalings = [q for q in (enc.scale_a, enc.scale_b) if q.requires_grad]
@@ -134,7 +142,9 @@ def export(enc: RefineStyleEncoder, g: Generator, base: E4EEncoder | None, image
         f"`nets/refinestyle.py`, refined layers {args.layers}, L = {args.rank}, grouping {not args.no_grouping}, "
         f"learnable scalings {not args.fixed_scalings}, on {data_name(args.data)}"
         + (f" ({args.real_fraction:.0%} of each batch) and generator samples" if args.real_fraction < 1 else ""),
-        f"python -m train.refinestyle --stage {args.stage} --steps {args.steps} --lr {args.lr:g}", vars(args), meta,
+        f"python -m train.refinestyle --stage {args.stage} --steps {args.steps} --lr {args.lr:g} --rank {args.rank} "
+        f"--layers {' '.join(map(str, args.layers))} --token-sets {args.token_sets}"
+        + " --no-grouping" * args.no_grouping + " --fixed-scalings" * args.fixed_scalings, vars(args), meta,
         f"RefineStyle {args.stage}-stage encoder trained by train/refinestyle.py")
     ship(enc, folder, card, lambda e: flatten_outputs(e(images)), 2e-2, None if args.no_export else name, zoo.manifest)
     print(json.dumps(meta))
