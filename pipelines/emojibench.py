@@ -19,6 +19,7 @@ VERSION = "emojibench-v2"
 PAIRED = ("google", "twitter")  # every row has both
 STYLES = (*PAIRED, "fluent", "fluent_flat", "fluent_high_contrast", "fluent_3d", "emojione")
 EXTRA = STYLES[len(PAIRED):]
+COLOURLESS = ("fluent_high_contrast",)  # styles drawn in black and white: their renderings show no skin tone
 STYLE_NAMES = {"google": "Google Noto", "twitter": "Twitter Twemoji", "fluent": "Microsoft Fluent (colour)",
                "fluent_flat": "Microsoft Fluent flat", "fluent_high_contrast": "Microsoft Fluent high contrast",
                "fluent_3d": "Microsoft Fluent 3D", "emojione": "EmojiOne 2.3 (colour)"}

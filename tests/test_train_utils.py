@@ -13,7 +13,7 @@ from nets.stylegan2 import Discriminator
 from pipelines.augment import random_homographies
 from pipelines.runtime import seeded_initialisation
 from train.augment import AdaptiveAugment, _cutout, _translation, diff_augment
-from train.emojinet import jitter, style_pairs
+from train.emojinet import attribute_loss, jitter, style_pairs
 from train.checkpoint import load_state, save_state
 from train.export import ModelCard, ship
 
@@ -129,3 +129,20 @@ def test_style_pairs_refuse_a_style_that_shares_no_row():
     drawn = torch.tensor([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=torch.bool)  # style 2 draws only a lonely row
     with pytest.raises(ValueError, match=r"styles \[2\].*nothing to pair"):
         style_pairs(drawn, 4, torch.Generator().manual_seed(0))
+
+
+def test_attribute_loss_ignores_skin_tone_on_colourless_renderings():
+    """The skin head learns only from renderings that show colour; the other heads from every rendering."""
+    from nets.emojinet import ATTRIBUTES
+    from pipelines.emojibench import COLOURLESS, STYLES
+
+    assert set(COLOURLESS) <= set(STYLES)
+    gen = torch.Generator().manual_seed(0)
+    logits = {f: torch.randn(4, len(v), generator=gen) for f, v in ATTRIBUTES.items()}
+    labels = {f: torch.randint(len(v), (4,), generator=gen) for f, v in ATTRIBUTES.items()}
+    coloured = torch.tensor([True, True, False, False])
+    noisy = dict(labels, skin=torch.tensor([labels["skin"][0], labels["skin"][1], 0, 5]))  # line art: any label
+    torch.testing.assert_close(attribute_loss(logits, labels, coloured), attribute_loss(logits, noisy, coloured))
+    expected = sum(torch.nn.functional.cross_entropy(logits[f], labels[f]) for f in ATTRIBUTES if f != "skin") + \
+        torch.nn.functional.cross_entropy(logits["skin"][:2], labels["skin"][:2])
+    torch.testing.assert_close(attribute_loss(logits, labels, coloured), expected)

@@ -8,7 +8,9 @@ uniformly over `--styles`, an emoji that style draws, then a second style unifor
 other styles that draw it (so the rare styles, line art and EmojiOne, are paired as often as the
 others). Identity: CosFace (s = 16, m = 0.2) over the train identities, every rendering of an
 emoji (every style, every skin tone) in one class, plus an InfoNCE term that pulls each pair's two
-renderings together within a batch. Attributes: cross-entropy per head on both renderings. Inputs
+renderings together within a batch. Attributes: cross-entropy per head on both renderings, except
+the skin-tone head on renderings of a style drawn in black and white (`COLOURLESS`: line art shows no
+skin tone, so its label there is noise that cost the two-style recipe's skin accuracy). Inputs
 are jittered (±4 px translation on white, light Gaussian noise and blur) so that the network also
 reads generated samples. AdamW, cosine schedule.
 
@@ -26,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from nets.emojinet import ATTRIBUTES, EmojiNet
-from pipelines.emojibench import STYLE_NAMES, STYLES, EmojiBench, load_emojibench
+from pipelines.emojibench import COLOURLESS, STYLE_NAMES, STYLES, EmojiBench, load_emojibench
 from pipelines.evaluation.emojinet import cross_style, evaluate
 from pipelines.runtime import seeded_initialisation, tune_cpu_allocator
 from pipelines.zoo import open_zoo, register_local_slot
@@ -47,6 +49,17 @@ def jitter(x: torch.Tensor, generator: torch.Generator, blur_prob: float = 0.5, 
     blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=3)
     pick = (torch.rand(x.shape[0], 1, 1, 1, generator=generator) < blur_prob).float()
     return pick * blurred + (1 - pick) * x
+
+
+def attribute_loss(logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], coloured: torch.Tensor
+                   ) -> torch.Tensor:
+    """Sum over the attribute heads of the mean cross-entropy; the skin-tone head's mean only over the
+    renderings whose style shows colour.  logits {head: [N, classes]}, labels {head: [N]}, coloured bool [N]."""
+    total = logits["skin"].new_zeros(())
+    for f, z in logits.items():
+        ce = F.cross_entropy(z, labels[f], reduction="none")  # [N]
+        total = total + (ce[coloured].sum() / coloured.sum().clamp_min(1) if f == "skin" else ce.mean())
+    return total
 
 
 def style_pairs(drawn: torch.Tensor, batch: int, generator: torch.Generator
@@ -86,8 +99,10 @@ def train(args: argparse.Namespace, ddp: Distributed) -> EmojiNet:
     steps_per_epoch = math.ceil(int(drawn.sum()) / (2 * args.batch))  # an epoch: every train rendering once
     total = args.epochs * steps_per_epoch
 
-    def losses(x: torch.Tensor, y: torch.Tensor, attributes: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-        """x [2b, 3, 64, 64]: rows i and i + b are one emoji in two styles; y [b] identities."""
+    def losses(x: torch.Tensor, y: torch.Tensor, attributes: dict[str, torch.Tensor], coloured: torch.Tensor
+               ) -> tuple[torch.Tensor, dict]:
+        """x [2b, 3, 64, 64]: rows i and i + b are one emoji in two styles; y [b] identities; coloured [2b]:
+        whether each rendering's style shows skin tones."""
         out = net(x)
         emb = out["embedding"]
         b = len(y)
@@ -97,7 +112,7 @@ def train(args: argparse.Namespace, ddp: Distributed) -> EmojiNet:
         pair = emb[:b] @ emb[b:].t() / 0.1  # [b, b]
         same = (y[:, None] == y[None, :]).float()
         loss_pair = -(F.log_softmax(pair, 1) * same / same.sum(1, keepdim=True)).sum(1).mean()
-        loss_attr = sum(F.cross_entropy(out["logits"][f], attributes[f].repeat(2)) for f in ATTRIBUTES)
+        loss_attr = attribute_loss(out["logits"], {f: v.repeat(2) for f, v in attributes.items()}, coloured)
         return loss_id + loss_pair + loss_attr, {"id": loss_id.item(), "pair": loss_pair.item(), "attr": loss_attr.item()}
 
     objective = ddp.objective({"net": net, "classes": holder}, losses)
@@ -108,9 +123,12 @@ def train(args: argparse.Namespace, ddp: Distributed) -> EmojiNet:
         b, first, second = style_pairs(drawn, args.batch, gen)
         x = torch.stack([images[args.styles[s]][r] for s, r in zip(first + second, b.tolist() * 2)])
         x = jitter(EmojiBench.tensor(x.numpy()), gen)  # [2B, 3, 64, 64]: row i and i + B are one emoji
+        coloured = torch.tensor([args.styles[s] not in COLOURLESS for s in first + second])  # [2B]
         mine = ddp.shard(b)  # each process keeps both styles of its emoji
         x = torch.cat([ddp.shard(x[: args.batch]), ddp.shard(x[args.batch :])]).to(ddp.device)
-        loss, parts = objective(x, ident[mine].to(ddp.device), {f: v[mine].to(ddp.device) for f, v in labels.items()})
+        coloured = torch.cat([ddp.shard(coloured[: args.batch]), ddp.shard(coloured[args.batch :])]).to(ddp.device)
+        loss, parts = objective(x, ident[mine].to(ddp.device), {f: v[mine].to(ddp.device) for f, v in labels.items()},
+                                coloured)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -127,11 +145,11 @@ def export(net: EmojiNet, metrics: dict, meta: dict, args: argparse.Namespace) -
     zoo = open_zoo(args.zoo)
     folder = export_folder(zoo, "emojinet")
     styles = "" if tuple(args.styles) == STYLES else " --styles " + " ".join(args.styles)
-    command = "python -m train.emojinet" + styles
+    command = f"python -m train.emojinet --epochs {args.epochs}" + styles
     record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60,
               "command": command, "args": vars(args)}
     use_half, drift = save_network(net, folder, lambda m: m.identity(x), 1e-2, record)
-    (folder / "README.md").write_text(f"""# EmojiNet ({zoo.name} perceptual / identity / parsing)
+    (folder / "README.md").write_text(f"""# EmojiNet ({zoo.name} perceptual / identity)
 
 A {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M-parameter CNN (`nets/emojinet.py`): five stages
 (64 → 4 px), a 128-d unit identity embedding, attribute heads ({', '.join(ATTRIBUTES)}).
@@ -146,8 +164,7 @@ A {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M-parameter CNN (`nets/em
 |---|---:|
 """ + "\n".join(f"| {k} | {v:.3f} |" for k, v in metrics.items()) + "\n")
     notes = {"perceptual": "EmojiNet feature distance (stands in for LPIPS)",
-             "identity": "EmojiNet identity embedding cosine (stands in for ArcFace)",
-             "parsing": "EmojiNet multi-layer features (GaNI's parsing loss)"}
+             "identity": "EmojiNet identity embedding cosine (stands in for ArcFace)"}
     for slot, note in notes.items():
         register_local_slot(zoo.manifest, slot, folder, options={"class": "EmojiNet"}, note=note)
 
@@ -157,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     add_training_flags(p, "emojinet", batch=48, lr=2e-3, ckpt_every=None, batch_help="emoji per step (each in two styles)")
     p.add_argument("--epochs", type=int, default=24, help="passes over the train renderings of --styles")
     p.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES), help="styles to pair (at least two)")
+    p.add_argument("--no-export", action="store_true", help="evaluate only")
     args = p.parse_args(argv)
     if len(args.styles) < 2:
         p.error("--styles needs at least two styles to pair")
@@ -168,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
         across = cross_style(net.cpu(), data)
         metrics = {**evaluate(net, data), "cross_style_r1_mean": across["mean"]}
         print(json.dumps(metrics, indent=1))
-        export(net, metrics, net.training_meta, args)
+        if not args.no_export:
+            export(net, metrics, net.training_meta, args)
     ddp.close()
 
 

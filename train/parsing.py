@@ -83,8 +83,9 @@ def export(net: ParsingUNet, metrics: dict, meta: dict, args: argparse.Namespace
     x = data.tensor(data.google[:64])
     zoo = open_zoo(args.zoo)
     folder = export_folder(zoo, "parsing")
-    record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60,
-              "command": "python -m train.parsing", "args": {k: str(v) for k, v in vars(args).items()}}
+    command = f"python -m train.parsing --steps {args.steps} --batch {args.batch} --lr {args.lr}"
+    record = {"metrics": metrics, "steps": meta["step"], "minutes": meta["seconds"] / 60, "command": command,
+              "args": {k: str(v) for k, v in vars(args).items()}}
     use_half, drift = save_network(net, folder, lambda m: torch.cat([f.flatten(1) for f in m.features(x)], 1), 1e-2,
                                    record)
     rows = "\n".join(f"| {s} | {metrics[s]['pixel_accuracy']:.3f} | {metrics[s]['mean_iou']:.3f} |" for s in SOURCES)
@@ -97,7 +98,7 @@ feature maps are the {zoo.name} zoo's `parsing` slot: GaNI's multi-layer parsing
 
 - **Data**: EmojiBench train split; Google, Twitter and Fluent flat inputs labelled from themselves,
   Fluent colour inputs labelled from their flat twins.
-- **Command**: `python -m train.parsing` ({meta['step']} steps, {meta['seconds'] / 60:.1f} min on
+- **Command**: `{command}` ({meta['step']} steps, {meta['seconds'] / 60:.1f} min on
   {torch.get_num_threads()} CPU thread(s)).
 - **Weights**: {'fp16' if use_half else 'fp32'} safetensors (fp16 moves features by at most {drift:.4f}).
 
