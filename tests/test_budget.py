@@ -52,3 +52,23 @@ def test_untimed_zoos_devices_and_failed_cases_keep_the_papers_counts(timed):
         budget.CPU_TIMINGS.write_text(json.dumps(broken))
         budget.cpu_timings.cache_clear()
         assert budget.starting_counts(1024, "cpu").seconds == {}, case_name
+
+
+def test_per_image_labels_on_emoji64_give_the_bench_time_and_say_when_it_was_scaled():
+    """GaNI and PTI run at the default tuning steps; where bench.inversion timed other steps, the label's time is
+    scaled linearly and says so; the encoders carry no time."""
+    import json
+    from types import SimpleNamespace
+
+    from pipelines.tuning import TuningSettings
+    from ui.methods import INVERSION_BENCH, measured_seconds, method_choices
+
+    bench = json.loads(INVERSION_BENCH.read_text())
+    ran, default = bench["tuning"]["steps"], TuningSettings().steps
+    labels = dict((name, label) for label, name in method_choices(
+        SimpleNamespace(zoo=SimpleNamespace(name="emoji64", resolution=64), device="cpu")))
+    gani_ms = sum(s["gani"]["ms"] for s in bench["splits"].values()) / len(bench["splits"])
+    assert measured_seconds()["gani"][0] == pytest.approx(gani_ms / 1000 * default / ran)
+    assert f"about {gani_ms / 1000 * default / ran:.0f} s per image" in labels["gani"]
+    assert ("scaled to" in labels["pti"]) == (ran != default)
+    assert "s per image" not in labels["e4e"] and "measured by bench.inversion" in labels["refinestyle_opt"]

@@ -32,7 +32,7 @@ def method_lines(session: Session) -> str:
     timed = measured_seconds() if session.zoo.name == "emoji64" else {}
     lines = []
     for m in REGISTRY.values():
-        seconds = f" — about {timed[m.name]:.2g} s per image on CPU" if m.name in timed else ""
+        seconds = f" — about {timed[m.name][0]:.2g} s per image on CPU" if m.name in timed else ""
         kind = "per-image optimisation" if is_per_image(m.name) else "encoder"
         lines.append(f"- **{m.label}** ({kind}): {WHAT.get(m.name, '')}{seconds}")
     return "\n".join(lines)

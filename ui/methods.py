@@ -30,20 +30,25 @@ def is_per_image(name: str) -> bool:
 
 
 @cache
-def measured_seconds() -> dict[str, float]:
+def measured_seconds() -> dict[str, tuple[float, str]]:
     """Seconds per image of each method on the emoji64 zoo on CPU at the default settings, as
-    `python -m bench.inversion` measured them (mean over its splits); GaNI's and PTI's scaled by the
-    default tuning steps over the steps the bench ran (their time is linear in the steps: the bench's
-    GaNI sweep); {} without the file."""
+    `python -m bench.inversion` measured them (mean over its splits), each with how it was obtained:
+    GaNI's and PTI's are scaled by the default tuning steps over the steps the bench ran where the two
+    differ (their time is linear in the steps: the bench's GaNI sweep); {} without the file."""
     if not INVERSION_BENCH.exists():
         return {}
     bench = json.loads(INVERSION_BENCH.read_text())
     splits = bench["splits"].values()
     names = {name for split in splits for name in split}
-    tuning_scale = TuningSettings().steps / bench["tuning"]["steps"]
-    return {name: sum(s[name]["ms"] for s in splits if name in s) / 1000 / sum(name in s for s in splits)
-            * (tuning_scale if name in REGISTRY and REGISTRY[name].settings is TuningSettings else 1.0)
-            for name in names}
+    ran, default = bench["tuning"]["steps"], TuningSettings().steps
+    out = {}
+    for name in names:
+        seconds = sum(s[name]["ms"] for s in splits if name in s) / 1000 / sum(name in s for s in splits)
+        if name in REGISTRY and REGISTRY[name].settings is TuningSettings and ran != default:
+            out[name] = (seconds * default / ran, f"bench.inversion's timing at {ran} steps, scaled to {default}")
+        else:
+            out[name] = (seconds, "measured by bench.inversion at the default steps")
+    return out
 
 
 def method_choices(session: Session) -> list[tuple[str, str]]:
@@ -51,11 +56,11 @@ def method_choices(session: Session) -> list[tuple[str, str]]:
     method's label ends with its measured time at the default settings; on a zoo whose steps ui/budget.py
     fits to a minute, with the time expected at those steps."""
     if session.zoo.name == "emoji64" and session.device == "cpu":
-        timed, how = measured_seconds(), "bench.inversion's timing at the default steps"
+        timed = measured_seconds()
     else:
-        timed = starting_counts(session.zoo.resolution, session.device).seconds
         how = "at the starting steps, from measured step times"
-    return [(f"{m.label} — about {timed[m.name]:.0f} s per image ({how})"
+        timed = {m: (s, how) for m, s in starting_counts(session.zoo.resolution, session.device).seconds.items()}
+    return [(f"{m.label} — about {timed[m.name][0]:.0f} s per image ({timed[m.name][1]})"
              if is_per_image(m.name) and m.name in timed else m.label, m.name) for m in REGISTRY.values()]
 
 
