@@ -1,6 +1,7 @@
 """What each zoo slot provides, written once as typing Protocols (any network with these methods
-fills the slot): EmojiNet fills perceptual, identity and parsing on emoji64; LPIPS, ArcFace and
-BiSeNet (nets/judges.py, nets/bisenet.py) do on ffhq. Pipelines type their arguments by these."""
+fills the slot): on emoji64, EmojiNet fills perceptual and identity and the parsing U-Net
+(nets/parsing_unet.py) fills parsing; LPIPS, ArcFace and BiSeNet (nets/judges.py, nets/bisenet.py)
+do on ffhq. Pipelines type their arguments by these."""
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
