@@ -450,7 +450,14 @@ def main(argv: list[str] | None = None) -> None:
                         "e.g. two one-thread lanes on different styles); every finished style is saved at once")
     add_zoo_argument(p)
     p.add_argument("--readme", action="store_true")
+    p.add_argument("--report", action="store_true",
+                   help="measure nothing: print the table of bench/results/<name>.json (and with --readme, write it "
+                        "into the README), e.g. after lanes that ran with --merge")
     args = p.parse_args(argv)
+    path = RESULTS_DIR / f"{args.name}.json"
+    if args.report:
+        publish_table(json.loads(path.read_text()), args.name, args.readme)
+        return
     styles = list(TARGETS) if "all" in args.styles else args.styles
     methods = list(METHODS) if "all" in args.methods else args.methods
     tune_cpu_allocator()
@@ -459,7 +466,6 @@ def main(argv: list[str] | None = None) -> None:
     flags += "" if args.name == "adaptation" else f" --name {args.name}"
     command = (f"python -m bench.adaptation{flags} --iterations {args.iterations} --images {args.images} --lrs "
                f"{' '.join(f'{lr:g}' for lr in args.lrs)}{zoo_flag(args.zoo)}" + (" --merge" if args.merge else ""))
-    path = RESULTS_DIR / f"{args.name}.json"
 
     def save(partial: dict) -> dict:
         """Write what is measured so far (merged with the file under a lock, with --merge) and return it."""
@@ -474,11 +480,16 @@ def main(argv: list[str] | None = None) -> None:
     if result.get("missing"):  # nothing measured: the file keeps what it had
         print(table(result))
         return
-    result = save(result)
-    shown = "\n$ ".join(result["commands"])
+    publish_table(save(result), args.name, args.readme)
+
+
+def publish_table(result: dict, name: str, readme: bool) -> None:
+    """Print the results' table and, with readme, put it into the README's block `name` under the commands
+    that measured it."""
     print(table(result))
-    if args.readme:
-        update_readme_block(args.name, f"```\n$ {shown}\n```\n\n{table(result)}\n")
+    if readme:
+        shown = "\n$ ".join(result["commands"])
+        update_readme_block(name, f"```\n$ {shown}\n```\n\n{table(result)}\n")
 
 
 if __name__ == "__main__":

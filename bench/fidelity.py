@@ -22,6 +22,7 @@ Rows (paper form vs option):
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -126,14 +127,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rows", nargs="+", default=["all"], choices=["all", *ROWS])
     add_zoo_argument(p)
     p.add_argument("--readme", action="store_true")
+    p.add_argument("--report", action="store_true",
+                   help="measure nothing: print (and with --readme, publish) the table of bench/results/fidelity.json")
     args = p.parse_args(argv)
-    rows = list(ROWS) if "all" in args.rows else args.rows
-    tune_cpu_allocator()
-    measured = run(rows, args.images, args.zoo)
-    result = locked_update(RESULTS, lambda old: merged(old, measured))
+    if args.report:
+        result = json.loads(RESULTS.read_text())
+    else:
+        rows = list(ROWS) if "all" in args.rows else args.rows
+        tune_cpu_allocator()
+        measured = run(rows, args.images, args.zoo)
+        result = locked_update(RESULTS, lambda old: merged(old, measured))
     print(table(result))
     if args.readme:
-        command = f"python -m bench.fidelity --images {args.images}{zoo_flag(args.zoo)}"
+        command = f"python -m bench.fidelity --images {result['images']}{zoo_flag(result['zoo'])}"
         update_readme_block("fidelity", f"```\n$ {command}\n```\n\n{table(result)}\n")
 
 

@@ -274,3 +274,15 @@ def test_merge_keeps_the_other_styles_of_the_same_settings_and_refuses_other_set
     assert both["commands"] == ["cmd a", "cmd b"] and json.loads(path.read_text()) == both
     with pytest.raises(SystemExit, match="other settings .iterations"):
         merged(both, lane_b | {"iterations": 30}, "cmd c")
+
+
+def test_report_rewrites_the_table_from_the_results_file_without_measuring(tmp_path, monkeypatch, capsys):
+    import bench.adaptation as bench_adaptation
+
+    shipped = bench_adaptation.RESULTS_DIR / "adaptation.json"
+    (tmp_path / "lanes.json").write_text(shipped.read_text())
+    monkeypatch.setattr(bench_adaptation, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(bench_adaptation, "run", None)  # measuring anything would fail
+    bench_adaptation.main(["--report", "--name", "lanes"])
+    out = capsys.readouterr().out
+    assert all(f"(`{style}`)" in out for style in json.loads(shipped.read_text())["styles"])
