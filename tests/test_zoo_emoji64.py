@@ -54,3 +54,20 @@ def test_identity_is_style_and_skin_agnostic(emojibench):
     same = torch.cat([(g @ g.t()).flatten(), (g @ t.t()).flatten()]).mean()
     different = (g @ others.t()).mean()
     assert same > different + 0.3, (same.item(), different.item())
+
+
+@torch.no_grad()
+def test_gani_parsing_loss_comes_from_the_parsing_unet_not_from_emojinet(emoji_images):
+    """The parsing slot is a network of its own (issue #18 item 5): with EmojiNet in it, GaNI's parsing loss was
+    exactly half the perceptual distance; with the U-Net the ratio varies from image to image."""
+    from nets.parsing_unet import ParsingUNet
+    from pipelines.tuning import parsing_loss
+
+    zoo = open_zoo("emoji64")
+    parser, net = zoo.load("parsing"), zoo.load("perceptual")
+    assert isinstance(parser, ParsingUNet) and len(parser.features(emoji_images[:1])) == 5
+    blurred = _gaussian_blur(emoji_images, 1.5)
+    ratios = torch.stack([parsing_loss(parser.features, blurred[i : i + 1], parser.features(emoji_images[i : i + 1]))
+                          / net.perceptual_distance(blurred[i : i + 1], emoji_images[i : i + 1])[0]
+                          for i in range(len(emoji_images))])
+    assert (ratios - 0.5).abs().max() > 0.05 and ratios.std() > 0.01, ratios
