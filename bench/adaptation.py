@@ -341,7 +341,9 @@ def run(styles: list[str], methods: list[str], iterations: int, n_images: int, l
     out = {"styles": {}, "methods": {k: bn.label(k) for k in methods}, "skipped_methods": skipped,
            "iterations": iterations, "images": n_images, "lrs": lrs, "seed": seed,
            "paper_rank": paper_rank(bn.nets.generator), "small_rank": SMALL_RANK,
-           "style_judge": bn.style_judge is not None, "style_judge_note": bn.judge_note, "figures": {}, "missing": []}
+           "style_judge": bn.style_judge is not None, "style_judge_weights": judge_weights(zoo),
+           "oneshot_l2_on_unit_images": OneShotSettings().l2_on_unit_images,
+           "style_judge_note": bn.judge_note, "figures": {}, "missing": []}
     if bn.judge_note:
         print(bn.judge_note)
     t0 = time.perf_counter()
@@ -358,7 +360,16 @@ def run(styles: list[str], methods: list[str], iterations: int, n_images: int, l
     return out
 
 
-SETTINGS = ("methods", "iterations", "images", "lrs", "seed", "paper_rank", "small_rank", "style_judge")
+SETTINGS = ("methods", "iterations", "images", "lrs", "seed", "paper_rank", "small_rank", "style_judge",
+            "style_judge_weights", "oneshot_l2_on_unit_images")
+
+
+def judge_weights(zoo) -> str | None:
+    """The sha256 of the style judge's weights as the zoo's manifest names them (None without a judge): which
+    judge scored a results file."""
+    if "style_judge" not in zoo.slots:
+        return None
+    return next((f.sha256 for f in zoo.slots["style_judge"].files if f.filename == "model.safetensors"), None)
 
 
 def merged(old: dict | None, result: dict, command: str) -> dict:
@@ -367,7 +378,7 @@ def merged(old: dict | None, result: dict, command: str) -> dict:
     settings are an error, not silently mixed."""
     if old is None or result.get("missing"):
         return result | {"commands": [command]}
-    differ = [k for k in SETTINGS if k in old and old[k] != result[k]]
+    differ = [k for k in SETTINGS if old.get(k) != result.get(k)]
     if differ:
         raise SystemExit(f"bench.adaptation --merge: the results file was measured with other settings "
                          f"({', '.join(differ)}); pass another --name or rerun every style")
@@ -393,7 +404,10 @@ def table(r: dict) -> str:
                 f"perceptual distance on validation emoji (train split)" if len(r["lrs"]) > 1 else
                 f" at lr {r['lrs'][0]:g}")
              + f"; token rank L = {r['paper_rank']} (the paper's parameter share, `pipelines.domain.paper_rank`) and "
-             f"{r['small_rank']}. Δ: adapted minus unadapted, image by image, mean [95 % bootstrap interval]."]
+             f"{r['small_rank']}. Δ: adapted minus unadapted, image by image, mean [95 % bootstrap interval]."
+             + (f" One-shot reconstruction's L2 term on {'[0, 1]' if r['oneshot_l2_on_unit_images'] else '[-1, 1]'} "
+                "images." if "oneshot_l2_on_unit_images" in r else "")
+             + (f" Style judge weights sha256 {r['style_judge_weights'][:12]}…." if r.get("style_judge_weights") else "")]
     if not judged:
         lines += ["", f"**Style judge**: {r['style_judge_note']}."]
     for k, why in r["skipped_methods"].items():

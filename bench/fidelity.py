@@ -11,11 +11,11 @@ generator's drift (mean perceptual distance to the frozen generator on 200 rando
 tuning stayed local).
 
 Rows (paper form vs option):
-- `l2_scale` — the L2 term of the reconstruction loss on the images in [-1, 1] (e4e, PTI) vs on [0, 1]
-  (`ReconstructionLoss.l2_on_unit_images`, the form the shipped emoji64 encoders were trained with),
-  for RefineStyle's per-image optimisation (ours) and GaNI;
+- `l2_scale` — the L2 terms (reconstruction and locality) on the images in [-1, 1] (e4e, PTI) vs on
+  [0, 1] (`ReconstructionLoss.l2_on_unit_images`, the form the shipped emoji64 encoders were trained
+  with), for RefineStyle's per-image optimisation (ours) and GaNI;
 - `pti` — PTI at its paper's settings (lr 3e-4; L2 + LPIPS, weights 1 and 1; no ID term) vs this
-  project's earlier settings (lr 1e-2, perceptual 0.8, ID 0.1);
+  project's earlier settings (lr 1e-2, perceptual 0.8, ID 0.1, the L2 terms on [0, 1]);
 - `gani_locality` — GaNI's localisation regulariser on codes w = f(z) vs PTI-style codes halfway
   between the pivot and f(z) (`gani_locality_mix = 0.5`).
 """
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -60,8 +59,8 @@ ROWS: dict[str, list[Variant]] = {
                  Variant(f"GaNI, {PAPER_L2}", "gani"),
                  Variant(f"GaNI, {UNIT_L2}", "gani", l2_on_unit_images=True)],
     "pti": [Variant("PTI, paper settings (lr 3e-4, L2 + LPIPS)", "pti"),
-            Variant("PTI, earlier settings (ours: lr 1e-2, perceptual 0.8, ID 0.1)", "pti",
-                    TuningSettings(pti_lr=1e-2, pti_lpips=0.8, pti_id=0.1))],
+            Variant("PTI, earlier settings (ours: lr 1e-2, perceptual 0.8, ID 0.1, L2 on [0, 1])", "pti",
+                    TuningSettings(pti_lr=1e-2, pti_lpips=0.8, pti_id=0.1), l2_on_unit_images=True)],
     "gani_locality": [Variant("GaNI, locality codes w = f(z) (paper)", "gani"),
                       Variant("GaNI, PTI-style codes halfway to f(z) (ours, earlier)", "gani",
                               TuningSettings(gani_locality_mix=0.5))],
@@ -91,19 +90,26 @@ def run(rows: list[str], n_images: int, zoo_name: str) -> dict:
     data = load_emojibench()
     nets = InversionNetworks.from_zoo(open_zoo(zoo_name))
     images = data.tensor(data.style("twitter")[style_rows(data, "test")["twitter"][:n_images]])
-    start = time.time()
     measured = {row: [run_variant(nets, images, v) for v in ROWS[row]] for row in rows}
     return {"zoo": zoo_name, "images": n_images, "steps": {"tuning": TuningSettings().steps,
             "w": OptimisationSettings().w_steps, "residual": OptimisationSettings().residual_steps},
-            "rows": measured, "machine": machine(), "seconds": time.time() - start}
+            "rows": measured, "machine": machine()}
+
+
+SETUP = ("zoo", "images", "steps")
 
 
 def merged(old: dict | None, new: dict) -> dict:
-    """new's rows over old's, where both measured the same images on the same zoo at the same steps."""
-    if old is None or any(old.get(k) != new[k] for k in ("zoo", "images", "steps")):
+    """new's rows over old's (another lane's, or an earlier run's), which must have measured the same images on
+    the same zoo at the same steps: results of another setup are an error, not silently mixed."""
+    if old is None:
         return new
+    differ = [k for k in SETUP if old.get(k) != new[k]]
+    if differ:
+        raise SystemExit(f"bench.fidelity: bench/results/fidelity.json was measured with another {', '.join(differ)}; "
+                         "move it away or rerun every row")
     rows = old["rows"] | new["rows"]
-    return new | {"rows": {k: rows[k] for k in ROWS if k in rows}, "seconds": old["seconds"] + new["seconds"]}
+    return new | {"rows": {k: rows[k] for k in ROWS if k in rows}}
 
 
 def table(r: dict) -> str:

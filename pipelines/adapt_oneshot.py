@@ -45,7 +45,8 @@ class OneShotSettings:
     iterations: int = field(default=300, metadata=control(1, 1000, 1, "Iterations"))
     batch: int = 2
     # bench.adaptation's validation pick for tokens and full fine-tuning from scratch (3e-4 for tokens
-    # initialised from the inversion), made by the earlier Google → Twitter bench with tokens at rank 16
+    # initialised from the inversion), made by the earlier Google → Twitter bench with tokens at rank 16,
+    # with the L2 term on [0, 1] images
     lr: float = 1e-4
     rank: int | None = None  # token rank L; None: the paper's capacity (pipelines.domain.paper_rank of the generator)
     layers: list[int] | None = None
@@ -55,6 +56,7 @@ class OneShotSettings:
     style_weight: float = 1.0
     perceptual_weight: float = 0.8
     recon_id_weight: float = 0.1  # Eq. 6's identity term on the reconstruction of I_r
+    l2_on_unit_images: bool = False  # Eq. 6's L2 term on [0, 1] images (ours, earlier; docs/fidelity.md)
     # content term (ours): 1 − cos between the identity embeddings of G'(w_mix) and G(w_mix); the identity
     # net is style-invariant (EmojiNet is trained to match Google and Twitter renderings of one emoji)
     id_weight: float = 5.0
@@ -83,7 +85,8 @@ def adapt_oneshot(g: Generator, reference: Tensor, w_ref: Tensor, features: Feat
     content = torch.Generator().manual_seed(s.seed)  # the content codes of w_mix
     params = DomainParameters.create(g, s.method, s.layers, s.rank, s.scaling_init, s.seed, start)
     opt = torch.optim.Adam(params.parameters(), lr=s.lr)
-    reconstruction = ReconstructionLoss(perceptual, identity, l2=1.0, lpips=s.perceptual_weight, id=s.recon_id_weight)
+    reconstruction = ReconstructionLoss(perceptual, identity, l2=1.0, lpips=s.perceptual_weight, id=s.recon_id_weight,
+                                        l2_on_unit_images=s.l2_on_unit_images)
     with torch.no_grad():
         reference_feats = features(reference)
         reference_id = identity(reference) if s.recon_id_weight > 0 else None  # [1, D]

@@ -29,9 +29,12 @@ class ReconstructionLoss:
     id: float = 0.1
     l2_on_unit_images: bool = False
 
+    def l2_term(self, x: Tensor, y: Tensor) -> Tensor:
+        """The L2 term's per-image value, in this loss's form.  -> [B]"""
+        return mse(x, y) if self.l2_on_unit_images else l2_distance(x, y)
+
     def __call__(self, x: Tensor, target: Tensor, target_id: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
-        l2 = mse if self.l2_on_unit_images else l2_distance
-        parts = {"l2": l2(x, target).mean(), "perceptual": self.perceptual(x, target).mean()}
+        parts = {"l2": self.l2_term(x, target).mean(), "perceptual": self.perceptual(x, target).mean()}
         if self.id:
             ref = self.identity(target) if target_id is None else target_id
             parts["id"] = (1 - (self.identity(x) * ref).sum(1)).mean()

@@ -38,7 +38,7 @@ from nets.stylegan2 import Generator
 
 from .jobs import Cancel, Progress
 from .losses import ReconstructionLoss
-from .metrics import l2_distance, mse
+from .metrics import mse
 from .settings import control
 
 Features = Callable[[Tensor], list[Tensor]]
@@ -68,17 +68,19 @@ def parsing_loss(features: Features, x: Tensor, target_feats: list[Tensor]) -> T
     return torch.stack([cosine_feature_distance(a, b).mean() for a, b in zip(features(x), target_feats)]).mean()
 
 
-def locality_loss(g: Generator, ws: Tensor, deltas: WeightDeltas, perceptual, mix: float,
+def locality_loss(g: Generator, ws: Tensor, deltas: WeightDeltas, loss: ReconstructionLoss, mix: float,
                   generator: torch.Generator, n: int = 1) -> Tensor:
-    """PTI's locality regulariser on n random codes between the pivot ws and mapping(z), z drawn
-    from `generator`.  -> []"""
+    """The locality regulariser on n random codes a fraction `mix` of the way from the pivot ws to
+    mapping(z) (GaNI: mix 1, the codes f(z); PTI: part of the way), z drawn from `generator`: the
+    tuned and the frozen generator compared by `loss`'s L2 term (in its form) and perceptual distance.
+    -> []"""
     with torch.no_grad():
         z = torch.randn(n, g.z_dim, generator=generator).to(ws.device)  # [n, z_dim]
         w_z = g.broadcast(g.mapping(z))  # [n, num_ws, w_dim]
         w_r = ws + mix * (w_z - ws)
         before = g.synthesis(w_r)
     after = g.synthesis(w_r, weight_deltas=deltas)
-    return (l2_distance(after, before) + perceptual(after, before)).mean()
+    return (loss.l2_term(after, before) + loss.perceptual(after, before)).mean()
 
 
 def tuned_layers(g: Generator, layers: list[int] | None) -> list[int]:
@@ -99,7 +101,7 @@ def _objective(g: Generator, ws: Tensor, target: Tensor, loss: ReconstructionLos
         if target_feats is not None:
             total = total + s.parsing * parsing_loss(parsing, image, target_feats)
         if s.locality:
-            total = total + s.locality * locality_loss(g, ws, deltas, loss.perceptual, locality_mix, generator)
+            total = total + s.locality * locality_loss(g, ws, deltas, loss, locality_mix, generator)
         return total, mse(image, target).item()
 
     return objective

@@ -274,6 +274,10 @@ def test_merge_keeps_the_other_styles_of_the_same_settings_and_refuses_other_set
     assert both["commands"] == ["cmd a", "cmd b"] and json.loads(path.read_text()) == both
     with pytest.raises(SystemExit, match="other settings .iterations"):
         merged(both, lane_b | {"iterations": 30}, "cmd c")
+    with pytest.raises(SystemExit, match="style_judge_weights"):  # scored by another judge
+        merged(both | {"style_judge_weights": "aa"}, lane_b | {"style_judge_weights": "bb"}, "cmd d")
+    with pytest.raises(SystemExit, match="oneshot_l2_on_unit_images"):  # a file of the earlier L2 form
+        merged(both | {"oneshot_l2_on_unit_images": True}, lane_b | {"oneshot_l2_on_unit_images": False}, "cmd e")
 
 
 def test_report_rewrites_the_table_from_the_results_file_without_measuring(tmp_path, monkeypatch, capsys):

@@ -119,11 +119,16 @@ def test_gani_locality_codes_are_mapped_z_and_pti_codes_lie_towards_the_pivot(se
     other = g.broadcast(g.mapping(torch.randn(1, 16)))
     s = TuningSettings()
 
-    def reg(pivot, mix):
-        return locality_loss(g, pivot, deltas, judge.perceptual_distance, mix, torch.Generator().manual_seed(1))
+    def reg(pivot, mix, loss=ReconstructionLoss(judge.perceptual_distance, judge.identity)):
+        return locality_loss(g, pivot, deltas, loss, mix, torch.Generator().manual_seed(1))
 
     torch.testing.assert_close(reg(ws, s.gani_locality_mix), reg(other, s.gani_locality_mix))
     assert not torch.allclose(reg(ws, s.pti_locality_mix), reg(other, s.pti_locality_mix))
+    # the regulariser's L2 term takes the loss's form: on [0, 1] images it is a quarter of the [-1, 1] one
+    no_perceptual = lambda a, b: torch.zeros(a.shape[0])  # noqa: E731
+    signed = reg(ws, 1.0, ReconstructionLoss(no_perceptual, judge.identity))
+    unit = reg(ws, 1.0, ReconstructionLoss(no_perceptual, judge.identity, l2_on_unit_images=True))
+    torch.testing.assert_close(unit, signed / 4)
 
 
 def test_pti_uses_its_papers_loss_without_an_identity_term(setup):
