@@ -14,8 +14,10 @@
   for the papers' methods, triangles for ours);
 - RefineStyle ablation (the paper's Table 4): every encoder trained under `runs/ablation_*` by
   `python -m train.refinestyle --stage 2 --steps 500 --name ablation_<row> --no-export ...`
-  (one-stage or two-stage rows, read from the checkpoint), on the Twitter images; the
-  `reference` row is the default configuration at the same budget;
+  (one-stage or two-stage rows, read from the checkpoint: L, N_r, token sets, grouping, scalings),
+  on the Twitter images; the `reference` row is the default configuration at the same budget
+  (every layer and two token sets since the recipe's defaults follow the paper; the earlier rows
+  were trained on layers 4–8 with one token set, and the table says so);
 - GradStyle ablation (Twitter images): the trained modules with every stage, with each single
   stage only (the same weights, the other GRMs off), and without GRMs at all (= e4e); the GAM
   ablation is an editing one (bench/editing.py: GAM on vs off);
@@ -138,7 +140,7 @@ def ablation_rows(nets: InversionNetworks, images: torch.Tensor) -> dict:
         info = json.loads((folder / "training.json").read_text())
         rows[folder.parent.name.removeprefix("ablation_")] = scores[method] | {
             "stage": 1 if enc.predict_w else 2, "steps": info["meta"]["step"], "rank": enc.rank,
-            "layers": len(enc.refined_layers),
+            "layers": len(enc.refined_layers), "token_sets": enc.token_sets,
             "grouped": enc.grouped, "learn_scalings": bool(enc.scale_a.requires_grad)}
     return rows
 
@@ -252,10 +254,10 @@ def table(r: dict) -> str:
     lines += [f"![Perceptual distance against seconds per image]({PLOT.relative_to(PLOT.parents[1])})", ""]
     if r["ablation"]:
         lines += ["**RefineStyle ablation (Twitter test; equal steps per row)**", "",
-                  "| row | stage | L | N_r | grouped | scalings | steps | MSE ↓ | perceptual ↓ | ID ↑ |",
-                  "|---|---:|---:|---:|---|---|---:|---:|---:|---:|"]
-        lines += [f"| {k} | {v['stage']} | {v['rank']} | {v['layers']} | {v['grouped']} | {v['learn_scalings']} | "
-                  f"{v['steps']} | "
+                  "| row | stage | L | N_r | token sets | grouped | scalings | steps | MSE ↓ | perceptual ↓ | ID ↑ |",
+                  "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {k} | {v['stage']} | {v['rank']} | {v['layers']} | {v.get('token_sets', 1)} | {v['grouped']} | "
+                  f"{v['learn_scalings']} | {v['steps']} | "
                   f"{v['mse']:.4f} | {v['perceptual']:.4f} | {v['id']:.3f} |" for k, v in r["ablation"].items()]
         lines.append("")
     if "gradstyle_ablation" in r:

@@ -1,12 +1,12 @@
-"""EmojiNet: the emoji64 zoo's perceptual, identity and parsing network (DESIGN §2).
+"""EmojiNet: the emoji64 zoo's perceptual and identity network (DESIGN §2).
 
 One small CNN with three uses:
 - **identity**: a unit embedding trained so that the same emoji in either style (and any skin
   tone) lands close — its cosine stands in for ArcFace ID;
 - **attributes**: linear heads (on the pooled outputs of stages 2–5) for skin tone, gender, age,
   hair and smiling — the edit-success judge and the labeller for InterFaceGAN directions;
-- **features**: the outputs of its five stages — their distance stands in for LPIPS and for
-  GaNI's multi-layer parsing loss.
+- **features**: the outputs of its five stages — their distance stands in for LPIPS (GaNI's
+  parsing loss reads the parsing U-Net's features instead, nets/parsing_unet.py).
 
 Perceptual distance (LPIPS-like, without learned layer weights): at every stage, normalise each
 pixel's feature vector to unit length, take the squared difference, average over positions and

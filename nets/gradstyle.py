@@ -164,7 +164,8 @@ class Aligner(nn.Module):
     """Eq. 6: moves a residual F (aligned with f_rec) onto f_edit's layout.  -> F' [B, C, R, R]
 
     kind "paper": q from f_edit, k = v from F (Eq. 7–8); "transport" (ours): k from f_rec, and the read
-    layer averages the residual vectors themselves under a locality prior.
+    layer averages the residual vectors themselves under a locality prior. Only "transport" maps a zero
+    residual to zero (the paper's keys and values carry positional embeddings, its projection a bias).
     """
 
     def __init__(self, channels: int, heads: int, top_mu: float, layers: int, d_k: int = 64,
@@ -198,7 +199,8 @@ class Aligner(nn.Module):
 
 class GradStyle(nn.Module, PyTorchModelHubMixin):
     """GRMs, shared Gate & Fusion blocks and GAM aligners for the stages after `stage_layers`
-    (aligner: "paper" or "transport", see `Aligner`)."""
+    (aligner: "paper" or "transport", see `Aligner`; a checkpoint exported before the option existed has the
+    transport aligner and needs `"aligner": "transport"` in its config.json)."""
 
     def __init__(self, stage_layers: list[int], gen_channels: list[int], enc_channels: list[int], hidden: int = 64,
                  res_blocks: int = 2, heads: int = 2, top_mu: float = 0.1, aligner_layers: int = 2,

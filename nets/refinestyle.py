@@ -80,7 +80,9 @@ class RefineStyleEncoder(nn.Module, PyTorchModelHubMixin):
     layer_channels: (C_in, C_out) of every generator conv layer; refined_layers picks N_r of them.
     grouped=False lets every token attend to every other (the paper's "without grouping" ablation);
     learn_scalings=False freezes A, B at their initial value (the "without scalings" ablation);
-    token_sets: 2 for the paper's separate P and Q tokens, 1 for one set read by both heads (ours).
+    token_sets: 2 for the paper's separate P and Q tokens, 1 for one set read by both heads (ours); a
+    checkpoint exported before the option existed was trained with one set and needs `"token_sets": 1` in its
+    config.json (its weights do not fit two).
     """
 
     def __init__(self, num_ws: int, w_dim: int, z_dim: int, n_mlp: int, layer_channels: list[list[int]],

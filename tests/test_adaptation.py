@@ -171,7 +171,8 @@ def test_oneshot_adaptation_reconstructs_the_reference_and_can_start_from_an_inv
 
 def test_oneshot_reconstruction_term_is_eq6_as_reconstruction_loss_computes_it(g):
     """adapt_oneshot's reconstruction term is ReconstructionLoss at the settings' weights: the same number as
-    Eq. 6 written out (L2 on the [-1, 1] images + λ_p perceptual + λ_id (1 − cos)), bit for bit, with and without the identity term."""
+    Eq. 6 written out (L2 on the [-1, 1] images + λ_p perceptual + λ_id (1 − cos)), bit for bit, with and
+    without the identity term."""
     torch.manual_seed(6)
     judge = EmojiNet(widths=[8, 8, 16, 16, 16], embed_dim=8).eval().requires_grad_(False)
     x, reference = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(1, 3, 16, 16) * 2 - 1

@@ -45,7 +45,8 @@ def measured_seconds() -> dict[str, tuple[float, str]]:
     for name in names:
         seconds = sum(s[name]["ms"] for s in splits if name in s) / 1000 / sum(name in s for s in splits)
         if name in REGISTRY and REGISTRY[name].settings is TuningSettings and ran != default:
-            out[name] = (seconds * default / ran, f"bench.inversion's timing at {ran} steps, scaled to {default}")
+            out[name] = (seconds * default / ran,
+                         f"bench.inversion's timing at {ran} steps with the settings it ran, scaled to {default}")
         else:
             out[name] = (seconds, "measured by bench.inversion at the default steps")
     return out
