@@ -116,7 +116,7 @@ def table(r: dict) -> str:
     lines = [f"The first {r['images']} emoji of the Twitter test split; default steps (GaNI and PTI "
              f"{r['steps']['tuning']}, RefineStyle optimisation {r['steps']['w']} W+ + {r['steps']['residual']} "
              "residual); one CPU thread. Drift: mean perceptual distance of the tuned generator to the frozen one "
-             "on 200 random w.", "",
+             f"on 200 random w. CPU: {r['machine']['cpu']} ({' '.join(r['machine']['flags'])}).", "",
              "| row | variant | MSE ↓ | perceptual ↓ | ID ↑ | drift ↓ | s / image |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for row, variants in r["rows"].items():

@@ -1,6 +1,7 @@
 """Figures that the benches and the app both draw (matplotlib, no display needed)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -18,6 +19,7 @@ def quality_time_figure(points: list[QualityTimePoint], title: str):
     triangles for ours, one colour per group.  -> a matplotlib Figure (outside pyplot: nothing to close)"""
     from matplotlib import colormaps
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     fig = Figure(figsize=(7.5, 4.5), dpi=110)
     ax = fig.subplots()
@@ -30,6 +32,9 @@ def quality_time_figure(points: list[QualityTimePoint], title: str):
                    label=p.group if first and p.group else None)
         ax.annotate(p.method, (p.seconds, p.perceptual), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
+    ax.set_xlim(*log_span([p.seconds for p in points]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain numbers, no 10^x labels
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("seconds per image (log scale)")
     ax.set_ylabel("perceptual distance ↓")
     ax.set_title(f"{title} (circles: papers' methods, triangles: ours)", fontsize=9)
@@ -37,4 +42,15 @@ def quality_time_figure(points: list[QualityTimePoint], title: str):
         ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
+    fig.subplots_adjust(top=0.86)  # room above the title for the label an app draws over the image's corner
     return fig
+
+
+def log_span(values: list[float], decades: float = 1.0) -> tuple[float, float]:
+    """Axis limits that hold every (positive) value with a margin and span at least `decades` decades, so that
+    times a few per cent apart do not fill the axis with crowded minor-tick labels."""
+    lo, hi = min(values) / 1.5, max(values) * 1.5
+    missing = decades - math.log10(hi / lo)
+    if missing > 0:
+        lo, hi = lo / 10 ** (missing / 2), hi * 10 ** (missing / 2)
+    return lo, hi

@@ -43,7 +43,8 @@ def test_each_rows_option_changes_the_result_and_tuning_rows_report_drift():
 
 def test_merge_keeps_other_lanes_rows_of_the_same_setup_and_refuses_another_setup():
     row = [{"label": "a", "method": "gani", "mse": 0.01, "perceptual": 0.1, "id": 0.9, "seconds": 1.0, "drift": 0.2}]
-    setup = {"zoo": "emoji64", "images": 6, "steps": {"tuning": 300, "w": 100, "residual": 200}}
+    setup = {"zoo": "emoji64", "images": 6, "steps": {"tuning": 300, "w": 100, "residual": 200},
+             "machine": {"cpu": "a CPU", "flags": ["avx2"]}}
     lane_a = setup | {"rows": {"pti": row}}
     lane_b = setup | {"rows": {"l2_scale": row}}
     both = merged(lane_a, lane_b)

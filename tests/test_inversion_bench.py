@@ -2,6 +2,7 @@
 table and the quality-time plot."""
 from __future__ import annotations
 
+import pytest
 import torch
 from PIL import Image
 from test_adaptation_bench import tiny_networks
@@ -45,3 +46,17 @@ def test_evaluate_scores_every_method_and_the_table_and_plot_show_them(tmp_path)
     assert "| e4e (encoder) |" in text and "ID R@1" in text and "1.00×" in text
     inversion.quality_time_plot(r, tmp_path / "plot.png")
     assert Image.open(tmp_path / "plot.png").size[0] > 400
+
+
+def test_quality_time_axis_spans_a_decade_with_plain_tick_labels():
+    """Two encoders 0.10 s and 0.12 s apart get a readable axis: at least a decade, no 10^x labels."""
+    from pipelines.figures import QualityTimePoint, log_span, quality_time_figure
+
+    lo, hi = log_span([0.10, 0.12])
+    assert lo < 0.10 / 1.5 + 1e-9 and hi > 0.12 * 1.5 - 1e-9 and hi / lo >= 10 - 1e-9
+    assert log_span([0.1, 100.0]) == pytest.approx((0.1 / 1.5, 150.0))  # wide enough already: only the margin
+    fig = quality_time_figure([QualityTimePoint("e4e", 0.12, 0.78, False), QualityTimePoint("GradStyle", 0.10, 0.06,
+                                                                                              False)], "t")
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels(minor=True) + fig.axes[0].get_xticklabels()]
+    assert not any("10^" in t or "times" in t for t in labels) and any(t for t in labels)
