@@ -71,18 +71,14 @@ def run_variant(nets: InversionNetworks, images: torch.Tensor, v: Variant) -> di
     """Mean MSE, perceptual, ID, seconds per image (and drift for tuning methods) of one variant on images."""
     variant_nets = replace(nets, loss=replace(nets.loss, l2_on_unit_images=v.l2_on_unit_images))
     settings = InversionSettings(OptimisationSettings(), v.tuning)
-    sums = dict.fromkeys(("mse", "perceptual", "id", "seconds", "drift"), 0.0)
+    sums: dict[str, float] = {}
     for i in range(len(images)):
         (r,) = invert(variant_nets, images[i : i + 1], [v.method], settings, seed=i)
-        for k in ("mse", "perceptual", "id"):
-            sums[k] += r.metrics[k]
-        sums["seconds"] += r.seconds
-        if r.weight_deltas:
-            sums["drift"] += locality_drift(nets.generator, r.weight_deltas, nets.loss.perceptual, n=200)
-    out = {k: s / len(images) for k, s in sums.items()}
-    if v.method not in ("gani", "pti"):
-        del out["drift"]
-    return {"label": v.label, "method": v.method, **out}
+        scores = {k: r.metrics[k] for k in ("mse", "perceptual", "id")} | {"seconds": r.seconds}
+        if r.weight_deltas:  # a tuning method: how far the tuned generator moved
+            scores["drift"] = locality_drift(nets.generator, r.weight_deltas, nets.loss.perceptual, n=200)
+        sums = {k: sums.get(k, 0.0) + x for k, x in scores.items()}
+    return {"label": v.label, "method": v.method, **{k: s / len(images) for k, s in sums.items()}}
 
 
 def run(rows: list[str], n_images: int, zoo_name: str) -> dict:
