@@ -85,6 +85,48 @@ def test_state_round_trip_continues_identically(tmp_path):
     assert load_state(tmp_path / "nothing", {"D": d2}, {}) is None
 
 
+class _TwoLayers(nn.Module):
+    """The same named parameters registered in either order, as a refactor might."""
+
+    def __init__(self, b_first: bool) -> None:
+        super().__init__()
+        if b_first:
+            self.b = nn.Linear(3, 5)
+        self.a = nn.Linear(5, 3)
+        if not b_first:
+            self.b = nn.Linear(3, 5)
+
+    def forward(self, x):
+        return self.a(self.b(x))
+
+
+def test_optimiser_state_follows_parameter_names_across_a_reordering_refactor(tmp_path):
+    torch.manual_seed(0)
+    x = torch.randn(4, 3)
+    net1 = _TwoLayers(b_first=False)
+    opt1 = torch.optim.Adam([{"params": list(net1.parameters())[:3]},
+                             {"params": list(net1.parameters())[3:], "lr": 1e-2}], lr=1e-3)
+    for _ in range(2):
+        opt1.zero_grad()
+        net1(x).square().mean().backward()
+        opt1.step()
+    save_state(tmp_path, {"net": net1}, {"net": opt1}, {"step": 2})
+    net2 = _TwoLayers(b_first=True)  # parameter order b.weight, b.bias, a.weight, a.bias
+    by_name = dict(net2.named_parameters())
+    groups = [[by_name[k] for k, _ in list(net1.named_parameters())[:3]],
+              [by_name[k] for k, _ in list(net1.named_parameters())[3:]]]
+    opt2 = torch.optim.Adam([{"params": groups[0][::-1]}, {"params": groups[1], "lr": 1e-2}], lr=1e-3)
+    assert load_state(tmp_path, {"net": net2}, {"net": opt2}) == {"step": 2}
+    for net, opt in ((net1, opt1), (net2, opt2)):
+        opt.zero_grad()
+        net(x).square().mean().backward()
+        opt.step()
+    for key, value in net1.state_dict().items():
+        torch.testing.assert_close(net2.state_dict()[key], value)
+    with pytest.raises(ValueError, match="other parameters"):
+        load_state(tmp_path, {"net": net2}, {"net": torch.optim.Adam(net2.parameters())})
+
+
 def test_step_logger_counts_and_prints(capsys):
     from train.checkpoint import StepLogger
 

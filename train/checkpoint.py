@@ -11,21 +11,35 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 
+def parameter_names(modules: dict[str, nn.Module]) -> dict[int, str]:
+    """id(parameter) -> "module.parameter" over every module, the key optimiser state is stored under."""
+    return {id(q): f"{name}.{key}" for name, module in modules.items() for key, q in module.named_parameters()}
+
+
+def optimiser_names(opt: torch.optim.Optimizer, names: dict[int, str]) -> list[str]:
+    """The optimiser's parameters by name, in its own index order (what state_dict() numbers them by)."""
+    return [names[id(q)] for group in opt.param_groups for q in group["params"]]
+
+
 def save_state(folder: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
                meta: dict) -> None:
-    """Atomically write folder/state.safetensors and folder/state.json."""
+    """Atomically write folder/state.safetensors and folder/state.json.  Optimiser state is keyed by
+    parameter name, not by index, so a run resumes after a refactor that registers parameters in
+    another order (same names)."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, Tensor] = {}
     groups = {}
+    names = parameter_names(modules)
     for name, module in modules.items():
         for key, value in module.state_dict().items():
             tensors[f"module.{name}.{key}"] = value.detach().cpu().contiguous()
     for name, opt in optimizers.items():
+        order = optimiser_names(opt, names)
         sd = opt.state_dict()
-        groups[name] = sd["param_groups"]
+        groups[name] = [{**group, "params": [order[i] for i in group["params"]]} for group in sd["param_groups"]]
         for idx, state in sd["state"].items():
             for key, value in state.items():
-                tensors[f"opt.{name}.{idx}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+                tensors[f"opt.{name}.{order[idx]}:{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
     tmp = folder / "state.safetensors.tmp"
     save_file(tensors, str(tmp))
     (folder / "state.json.tmp").write_text(json.dumps({"meta": meta, "param_groups": groups}, indent=1))
@@ -42,14 +56,22 @@ def load_state(folder: Path, modules: dict[str, nn.Module], optimizers: dict[str
     for name, module in modules.items():
         prefix = f"module.{name}."
         module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    names = parameter_names(modules)
     for name, opt in optimizers.items():
+        index = {param: i for i, param in enumerate(optimiser_names(opt, names))}
+        saved = info["param_groups"][name]
+        if [sorted(g["params"]) for g in saved] != [sorted(names[id(q)] for q in g["params"]) for g in opt.param_groups]:
+            raise ValueError(f"{folder}: optimiser {name!r} was saved over other parameters than this run's "
+                             f"(a state from an earlier format or another configuration)")
         prefix = f"opt.{name}."
         state: dict[int, dict] = {}
         for key, value in tensors.items():
             if key.startswith(prefix):
-                idx, field = key[len(prefix):].split(".", 1)
-                state.setdefault(int(idx), {})[field] = value
-        opt.load_state_dict({"state": state, "param_groups": info["param_groups"][name]})
+                param, field = key[len(prefix):].rsplit(":", 1)
+                state.setdefault(index[param], {})[field] = value
+        current = opt.state_dict()["param_groups"]  # torch pairs saved and current parameters by position
+        groups = [{**g, "params": c["params"]} for g, c in zip(saved, current)]
+        opt.load_state_dict({"state": state, "param_groups": groups})
     return info["meta"]
 
 
