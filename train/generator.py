@@ -342,7 +342,8 @@ def export(args: argparse.Namespace) -> None:
     G_ema.eval()
     ws = G_ema.broadcast(G_ema.mapping(torch.randn(64, G_ema.z_dim, generator=torch.Generator().manual_seed(0))))
     record = {"meta": meta, "command": "python -m train.generator --export"}
-    use_half, err = save_network(G_ema, g_dir, lambda g: g.synthesis(ws), 2 / 255, record)
+    # fp16 when no pixel moves by more than two levels of the 8-bit image (4/255 on [-1, 1])
+    use_half, err = save_network(G_ema, g_dir, lambda g: g.synthesis(ws), 4 / 255, record)
     d_half, d_err = save_network(D, d_dir, lambda d: d(G_ema.synthesis(ws)), 1e-2, {"meta": meta})
     sample_grid(G_ema, g_dir / "samples.png", rows=8)
     sample_grid(G_ema, g_dir / "samples_psi07.png", rows=8, psi=0.7)
