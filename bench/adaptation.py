@@ -60,8 +60,7 @@ from pipelines.runtime import tune_cpu_allocator
 from pipelines.style_targets import REFERENCE_CODE, REFERENCE_NAME, TARGETS, reference_image, reference_row, target
 from pipelines.zoo import open_zoo
 
-from .readme import update_readme_block
-from .report import DEFAULT_ZOO, add_zoo_argument, locked_update, zoo_flag
+from .report import DEFAULT_ZOO, add_zoo_argument, locked_update, publish, zoo_flag
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -470,7 +469,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     path = RESULTS_DIR / f"{args.name}.json"
     if args.report:
-        publish_table(json.loads(path.read_text()), args.name, args.readme)
+        result = json.loads(path.read_text())
+        publish(args.name, result, table(result), result["commands"], None, args.readme)
         return
     styles = list(TARGETS) if "all" in args.styles else args.styles
     methods = list(METHODS) if "all" in args.methods else args.methods
@@ -494,16 +494,8 @@ def main(argv: list[str] | None = None) -> None:
     if result.get("missing"):  # nothing measured: the file keeps what it had
         print(table(result))
         return
-    publish_table(save(result), args.name, args.readme)
-
-
-def publish_table(result: dict, name: str, readme: bool) -> None:
-    """Print the results' table and, with readme, put it into the README's block `name` under the commands
-    that measured it."""
-    print(table(result))
-    if readme:
-        shown = "\n$ ".join(result["commands"])
-        update_readme_block(name, f"```\n$ {shown}\n```\n\n{table(result)}\n")
+    result = save(result)
+    publish(args.name, result, table(result), result["commands"], None, args.readme)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,7 @@ from pipelines.runtime import tune_cpu_allocator
 from pipelines.tuning import TuningSettings, locality_drift
 from pipelines.zoo import open_zoo
 
-from .readme import update_readme_block
-from .report import add_zoo_argument, locked_update, machine, zoo_flag
+from .report import add_zoo_argument, locked_update, machine, publish, zoo_flag
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fidelity.json"
 
@@ -139,10 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         tune_cpu_allocator()
         measured = run(rows, args.images, args.zoo)
         result = locked_update(RESULTS, lambda old: merged(old, measured))
-    print(table(result))
-    if args.readme:
-        command = f"python -m bench.fidelity --images {result['images']}{zoo_flag(result['zoo'])}"
-        update_readme_block("fidelity", f"```\n$ {command}\n```\n\n{table(result)}\n")
+    publish("fidelity", result, table(result), f"python -m bench.fidelity --images {result['images']}"
+            f"{zoo_flag(result['zoo'])}", None, args.readme)
 
 
 if __name__ == "__main__":

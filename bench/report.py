@@ -21,13 +21,18 @@ from .readme import update_readme_block
 DEFAULT_ZOO = "emoji64"
 
 
-def publish(name: str, result: dict, table: str, command: str, results: Path, readme: bool) -> None:
-    """Write the results JSON, print the table and, with readme, put it into the README's block `name`."""
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(result, indent=1) + "\n")
+def publish(name: str, result: dict, table: str, command: str | list[str], results: Path | None,
+            readme: bool) -> None:
+    """Write the results JSON (unless `results` is None: a bench that merges lanes has written it under
+    its lock), print the table and, with readme, put it into the README's block `name` under the
+    command (or the commands, one per lane) that measured it."""
+    if results is not None:
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps(result, indent=1) + "\n")
     print(table)
     if readme:
-        update_readme_block(name, f"```\n$ {command}\n```\n\n{table}\n")
+        shown = "\n$ ".join([command] if isinstance(command, str) else command)
+        update_readme_block(name, f"```\n$ {shown}\n```\n\n{table}\n")
 
 
 def locked_update(path: Path, update: Callable[[dict | None], dict]) -> dict:
