@@ -91,6 +91,7 @@ class E4EEncoder(nn.Module, PyTorchModelHubMixin):
         super().__init__()
         self.input_size, self.num_ws, self.w_dim = input_size, num_ws, w_dim
         self.coarse, self.middle = coarse, middle
+        self.stem, self.stages = stem, [list(s) for s in stages]
         self.input_layer = nn.Sequential(nn.Conv2d(3, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem), nn.PReLU(stem))
         self.body, self.stage_ends = ir_se_body(stem, stages)  # stage_ends: the last three give c1, c2, c3
         c1, c2, c3 = (stages[i][0] for i in (1, 2, 3))

@@ -1,6 +1,7 @@
 """RefineStyle encoders (Xia et al., §3.2–3.3): W+ codes and low-rank kernel residuals from an image.
 
-One-stage (§3.2): multi-resolution image features -> (a) W+ queries, initialised by a trainable
+One-stage (§3.2): multi-resolution image features (the paper's pre-trained IR-SE pyramid, `ir_se`; or a
+strided CNN trained from scratch, ours) -> (a) W+ queries, initialised by a trainable
 copy of the mapping network from fixed Gaussian noise and updated by three transformer blocks
 (self-attention among the queries, then cross-attention to the image features), and (b) N_r × L
 residual tokens in two sets, P and Q ∈ R^{N_r×L×d} (Eq. 3–4), updated by three *grouped* blocks —
@@ -21,15 +22,34 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
+from .e4e import ir_se_body
 from .modconv import LowRankFactors
 from .stylegan2 import MappingNetwork
 
 
-class ImageFeatures(nn.Module):
-    """A strided CNN whose last three stages become one token sequence for cross-attention."""
+class PyramidTokens(nn.Module):
+    """An image encoder whose last three stage outputs become one token sequence for cross-attention:
+    each projected to d by a 1×1 conv, flattened, plus a learnt positional embedding per level."""
+
+    def __init__(self, widths: list[int], d_model: int, sizes: list[int]) -> None:
+        super().__init__()
+        self.proj = nn.ModuleList(nn.Conv2d(w, d_model, 1) for w in widths[-3:])
+        self.pos = nn.ParameterList(nn.Parameter(torch.randn(s * s, d_model) * 0.02) for s in sizes)
+
+    def stage_outputs(self, x: Tensor) -> list[Tensor]:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:  # [B, C_in, S, S] -> [B, T, d]
+        outs = self.stage_outputs(x)[-3:]
+        tokens = [proj(f).flatten(2).transpose(1, 2) + pos for proj, f, pos in zip(self.proj, outs, self.pos)]
+        return torch.cat(tokens, dim=1)
+
+
+class ImageFeatures(PyramidTokens):
+    """A strided CNN trained from scratch (ours): conv-GroupNorm-SiLU stages, each halving the side."""
 
     def __init__(self, in_channels: int, widths: list[int], d_model: int, input_size: int) -> None:
-        super().__init__()
+        super().__init__(widths, d_model, [input_size // 2 ** (len(widths) - 2 + i) for i in range(3)])
         cin = in_channels
         self.stages = nn.ModuleList()
         for w in widths:
@@ -38,17 +58,45 @@ class ImageFeatures(nn.Module):
                 nn.Conv2d(w, w, 3, 1, 1), nn.GroupNorm(8, w), nn.SiLU(),
             ))
             cin = w
-        self.proj = nn.ModuleList(nn.Conv2d(w, d_model, 1) for w in widths[-3:])
-        sizes = [input_size // 2 ** (len(widths) - 2 + i) for i in range(3)]  # the last three stages' sides
-        self.pos = nn.ParameterList(nn.Parameter(torch.randn(s * s, d_model) * 0.02) for s in sizes)
 
-    def forward(self, x: Tensor) -> Tensor:  # [B, C_in, S, S] -> [B, T, d]
+    def stage_outputs(self, x: Tensor) -> list[Tensor]:
         outs = []
         for stage in self.stages:
             x = stage(x)
             outs.append(x)
-        tokens = [proj(f).flatten(2).transpose(1, 2) + pos for proj, f, pos in zip(self.proj, outs[-3:], self.pos)]
-        return torch.cat(tokens, dim=1)
+        return outs
+
+
+class IRSEFeatures(PyramidTokens):
+    """The paper's image encoder: an IR-SE pyramid (ArcFace's units, e4e's body: nets/e4e.py) whose c1, c2, c3
+    feed the tokens. `train.refinestyle --image-encoder ir_se` starts it from the zoo's trained e4e, the
+    emoji64 stand-in for the paper's pre-trained ArcFace backbone (`init_from_e4e`)."""
+
+    def __init__(self, in_channels: int, stem: int, stages: list[list[int]], d_model: int, input_size: int) -> None:
+        super().__init__([d for d, _ in stages], d_model, [input_size // 2 ** (len(stages) - 2 + i) for i in range(3)])
+        self.input_layer = nn.Sequential(nn.Conv2d(in_channels, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem),
+                                         nn.PReLU(stem))
+        self.body, self.stage_ends = ir_se_body(stem, stages)
+
+    def stage_outputs(self, x: Tensor) -> list[Tensor]:
+        x = self.input_layer(x)
+        outs = []
+        for i, unit in enumerate(self.body):
+            x = unit(x)
+            if i in self.stage_ends:
+                outs.append(x)
+        return outs
+
+    @torch.no_grad()
+    def init_from_e4e(self, e4e: nn.Module) -> None:
+        """Copy e4e's input layer and body. A wider input (the two-stage [I, Î₀]) gets e4e's first-conv weights
+        on the image's channels and zeros on the rest, so that at the start it sees I as e4e does."""
+        state = {k: v for k, v in e4e.state_dict().items() if k.startswith(("input_layer.", "body."))}
+        first = state["input_layer.0.weight"]  # [stem, 3, 3, 3]
+        wide = self.input_layer[0].weight
+        state["input_layer.0.weight"] = torch.cat([first, first.new_zeros(wide.shape[0], wide.shape[1] - 3, 3, 3)], 1)
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        assert not unexpected and all(k.startswith(("proj.", "pos.")) for k in missing), (missing, unexpected)
 
 
 class Block(nn.Module):
@@ -80,6 +128,8 @@ class RefineStyleEncoder(nn.Module, PyTorchModelHubMixin):
     layer_channels: (C_in, C_out) of every generator conv layer; refined_layers picks N_r of them.
     grouped=False lets every token attend to every other (the paper's "without grouping" ablation);
     learn_scalings=False freezes A, B at their initial value (the "without scalings" ablation);
+    ir_se: {"stem", "stages"} of an IR-SE pyramid (IRSEFeatures, the paper's image encoder) instead of the strided
+    CNN of `widths` (ImageFeatures, ours: the shipped emoji64 encoders).
     token_sets: 2 for the paper's separate P and Q tokens, 1 for one set read by both heads (ours); a
     checkpoint exported before the option existed was trained with one set and needs `"token_sets": 1` in its
     config.json (its weights do not fit two).
@@ -89,13 +139,15 @@ class RefineStyleEncoder(nn.Module, PyTorchModelHubMixin):
                  refined_layers: list[int], rank: int = 16, d_model: int = 256, heads: int = 4,
                  widths: list[int] | None = None, input_size: int = 64, input_channels: int = 3,
                  predict_w: bool = True, grouped: bool = True, learn_scalings: bool = True,
-                 scaling_init: float = 0.1, token_sets: int = 2) -> None:
+                 scaling_init: float = 0.1, token_sets: int = 2, ir_se: dict | None = None) -> None:
         super().__init__()
         if token_sets not in (1, 2):
             raise ValueError(f"token_sets is 2 (the paper's P and Q tokens) or 1 (one set), got {token_sets}")
         self.num_ws, self.w_dim, self.rank, self.token_sets = num_ws, w_dim, rank, token_sets
         self.refined_layers, self.predict_w, self.grouped = list(refined_layers), predict_w, grouped
-        self.features = ImageFeatures(input_channels, list(widths or [64, 128, 192, 256]), d_model, input_size)
+        self.features: PyramidTokens = (
+            IRSEFeatures(input_channels, ir_se["stem"], ir_se["stages"], d_model, input_size) if ir_se else
+            ImageFeatures(input_channels, list(widths or [64, 128, 192, 256]), d_model, input_size))
         if predict_w:
             self.mapping = MappingNetwork(z_dim, w_dim, n_mlp)
             self.register_buffer("query_noise", torch.randn(num_ws, z_dim))

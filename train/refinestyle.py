@@ -45,11 +45,18 @@ DEFAULT_LAYERS = [4, 5, 6, 7, 8]
 
 
 def build_encoder(g: Generator, stage: int, rank: int, layers: list[int], grouped: bool = True,
-                  learn_scalings: bool = True, token_sets: int = 2) -> RefineStyleEncoder:
+                  learn_scalings: bool = True, token_sets: int = 2, d_model: int = 256,
+                  widths: list[int] | None = None, e4e: E4EEncoder | None = None) -> RefineStyleEncoder:
+    """With `e4e`, the image encoder is an IR-SE pyramid of e4e's shape started from e4e's body (the paper's
+    pre-trained pyramid); without, the strided CNN of `widths` from scratch."""
     chans = [[c.conv.in_channels, c.conv.out_channels] for c in g.synthesis.convs]
+    ir_se = None if e4e is None else {"stem": e4e.stem, "stages": e4e.stages}
     enc = RefineStyleEncoder(g.num_ws, g.w_dim, g.z_dim, len(g.mapping.layers), chans, layers, rank=rank,
-                             input_size=g.size, input_channels=3 if stage == 1 else 6, predict_w=stage == 1,
-                             grouped=grouped, learn_scalings=learn_scalings, token_sets=token_sets)
+                             d_model=d_model, widths=widths, input_size=g.size,
+                             input_channels=3 if stage == 1 else 6, predict_w=stage == 1,
+                             grouped=grouped, learn_scalings=learn_scalings, token_sets=token_sets, ir_se=ir_se)
+    if e4e is not None:
+        enc.features.init_from_e4e(e4e)
     if stage == 1:
         enc.mapping.load_state_dict(g.mapping.state_dict())  # the queries start as real W codes
     return enc
@@ -87,6 +94,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fixed-scalings", action="store_true")
     p.add_argument("--token-sets", type=int, choices=(1, 2), default=2,
                    help="2: the paper's separate P and Q tokens; 1: one set read by both heads (ours, earlier)")
+    p.add_argument("--d-model", type=int, default=256, help="width d of the tokens and the transformer blocks")
+    p.add_argument("--widths", type=int, nargs="+", default=None,
+                   help="channels of the image CNN's stages (default 64 128 192 256; the last three feed the tokens)")
+    p.add_argument("--image-encoder", choices=("cnn", "ir_se"), default="cnn",
+                   help="ir_se: the paper's pre-trained pyramid, an IR-SE body started from the zoo's e4e; "
+                        "cnn: a strided CNN of --widths from scratch (ours)")
     p.add_argument("--real-fraction", type=float, default=None,
                    help="share of real images per batch, the rest generator samples (default: 0.5 one-stage, 1 two-stage)")
     p.add_argument("--scaling-lr-mul", type=float, default=10.0, help="learning-rate factor of A, B (scalars per token)")
@@ -105,9 +118,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.layers is None:
             args.layers = DEFAULT_LAYERS if args.stage == 1 else list(range(len(g.synthesis.convs)))
         judge = zoo.load("perceptual", ddp.device)
-        base = zoo.load("e4e", ddp.device) if args.stage == 2 else None
+        e4e = zoo.load("e4e", ddp.device) if args.stage == 2 or args.image_encoder == "ir_se" else None
+        base = e4e if args.stage == 2 else None
         enc = build_encoder(g, args.stage, args.rank, args.layers, not args.no_grouping, not args.fixed_scalings,
-                            args.token_sets)
+                            args.token_sets, args.d_model, args.widths, e4e if args.image_encoder == "ir_se" else None)
     loss = ReconstructionLoss(judge.perceptual_distance, judge.identity)
     enc = enc.to(ddp.device)
     scalings = [q for q in (enc.scale_a, enc.scale_b) if q.requires_grad]
@@ -140,11 +154,14 @@ def export(enc: RefineStyleEncoder, g: Generator, base: E4EEncoder | None, image
             images = torch.cat([images, g.synthesis(base(images)).clamp(-1, 1)], dim=1)
     card = ModelCard(
         f"{zoo.name} RefineStyle {args.stage}-stage encoder ({name})",
-        f"`nets/refinestyle.py`, refined layers {args.layers}, L = {args.rank}, grouping {not args.no_grouping}, "
+        f"`nets/refinestyle.py`, refined layers {args.layers}, L = {args.rank}, {args.token_sets} token set(s), "
+        f"d = {args.d_model}, image encoder {args.image_encoder}, grouping {not args.no_grouping}, "
         f"learnable scalings {not args.fixed_scalings}, on {data_name(args.data)}"
         + (f" ({args.real_fraction:.0%} of each batch) and generator samples" if args.real_fraction < 1 else ""),
         f"python -m train.refinestyle --stage {args.stage} --steps {args.steps} --lr {args.lr:g} --rank {args.rank} "
-        f"--layers {' '.join(map(str, args.layers))} --token-sets {args.token_sets}"
+        f"--layers {' '.join(map(str, args.layers))} --token-sets {args.token_sets} --d-model {args.d_model} "
+        f"--image-encoder {args.image_encoder}"
+        + (f" --widths {' '.join(map(str, args.widths))}" if args.widths else "")
         + " --no-grouping" * args.no_grouping + " --fixed-scalings" * args.fixed_scalings, vars(args), meta,
         f"RefineStyle {args.stage}-stage encoder trained by train/refinestyle.py")
     ship(enc, folder, card, lambda e: flatten_outputs(e(images)), 2e-2, None if args.no_export else name, zoo.manifest)
