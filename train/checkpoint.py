@@ -18,7 +18,10 @@ def parameter_names(modules: dict[str, nn.Module]) -> dict[int, str]:
 
 def optimiser_names(opt: torch.optim.Optimizer, names: dict[int, str]) -> list[str]:
     """The optimiser's parameters by name, in its own index order (what state_dict() numbers them by)."""
-    return [names[id(q)] for group in opt.param_groups for q in group["params"]]
+    params = [q for group in opt.param_groups for q in group["params"]]
+    if any(id(q) not in names for q in params):
+        raise ValueError("an optimised parameter belongs to none of the saved modules: its state has no name")
+    return [names[id(q)] for q in params]
 
 
 def save_state(folder: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
