@@ -1,0 +1,109 @@
+"""RefineStyle encoder checkpoints side by side: the zoo's shipped encoders and candidates (run exports).
+
+    python -m bench.encoders --candidates ~/.cache/emojibench/runs/NAME/export ... [--images 48] [--readme]
+
+Before a retrained encoder replaces a shipped one, both reconstruct the same test emoji (the first
+--images that Google and Twitter draw) through the zoo's generator, next to e4e: MSE, perceptual
+distance, ID cosine and reconstruction identity R@1 (bench/inversion.py's `evaluate`), with what each
+checkpoint costs to ship (parameters, bytes of its weights file) and how it was trained (stage, L,
+refined layers, token sets, d, image encoder, steps, from its config and training record). Writes
+bench/results/encoders.json; with --readme, the README block `encoders`.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from nets.refinestyle import IRSEFeatures, RefineStyleEncoder
+from pipelines.emojibench import load_emojibench
+from pipelines.evaluation.styles import style_rows
+from pipelines.inversion import InversionNetworks, InversionSettings
+from pipelines.runtime import tune_cpu_allocator
+from pipelines.zoo import ASSETS, open_zoo
+
+from .inversion import evaluate
+from .report import add_zoo_argument, machine, publish, zoo_flag
+
+RESULTS = Path(__file__).resolve().parent / "results" / "encoders.json"
+SPLITS = ("google", "twitter")
+METHOD = {True: "refinestyle_1s", False: "refinestyle_2s"}  # by predict_w: a two-stage encoder refines e4e's code
+
+
+def describe(folder: Path, enc: RefineStyleEncoder) -> dict:
+    """How a checkpoint was built and trained, and what it costs to ship."""
+    weights = folder / "model.safetensors"
+    record = json.loads((folder / "training.json").read_text())
+    return {"folder": str(folder), "stage": 1 if enc.predict_w else 2, "rank": enc.rank,
+            "layers": enc.refined_layers, "token_sets": enc.token_sets, "d_model": enc.tokens.shape[1],
+            "image_encoder": "ir_se" if isinstance(enc.features, IRSEFeatures) else "cnn",
+            "steps": record["meta"]["step"], "parameters": sum(p.numel() for p in enc.parameters()),
+            "bytes": weights.stat().st_size, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+
+
+def label(folder: Path) -> str:
+    """A run's export is named by its run folder (runs/NAME/export), any other folder by itself."""
+    return folder.parent.name if folder.name == "export" else folder.name
+
+
+def run(candidates: list[Path], n_images: int, zoo_name: str) -> dict:
+    torch.set_num_threads(1)
+    zoo = open_zoo(zoo_name)
+    nets = InversionNetworks.from_zoo(zoo)
+    data = load_emojibench()
+    test = style_rows(data, "test")
+    identities = data.identity_ids()
+    folders = {f"shipped {slot}": ASSETS / "zoo" / zoo.name / slot for slot in METHOD.values()}
+    folders |= {f"candidate {label(folder)}": folder for folder in candidates}
+    result: dict = {"zoo": zoo.name, "images": n_images, "machine": machine(), "rows": {}}
+    for split in SPLITS:
+        idx = test[split][:n_images]
+        images = data.tensor(data.style(split)[idx])
+        e4e = evaluate(nets, images, ["e4e"], InversionSettings(), identities[idx].tolist())["e4e"]
+        result["rows"].setdefault("e4e", {"splits": {}})["splits"][split] = e4e
+        for name, folder in folders.items():
+            enc = RefineStyleEncoder.from_pretrained(folder).eval()
+            method = METHOD[enc.predict_w]
+            trial = InversionNetworks(nets.generator, nets.loss, e4e=nets.e4e, **{method: enc})
+            row = result["rows"].setdefault(name, describe(folder, enc) | {"splits": {}})
+            row["splits"][split] = evaluate(trial, images, [method], InversionSettings(),
+                                            identities[idx].tolist())[method]
+    return result
+
+
+def table(r: dict) -> str:
+    lines = [f"The first {r['images']} test emoji that each split draws, through the {r['zoo']} generator; one CPU "
+             f"thread ({r['machine']['cpu']}). vs e4e: MSE ratio to e4e's on the same images. MB: the weights file.",
+             "", "| encoder | stage | L | N_r | token sets | d | image encoder | steps | parameters | MB | "
+             + " | ".join(f"{s} MSE ↓ | vs e4e | perceptual ↓ | ID ↑ | ID R@1 ↑" for s in SPLITS) + " |",
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|" + "---:|" * 5 * len(SPLITS)]
+    e4e = r["rows"]["e4e"]["splits"]
+    for name, row in r["rows"].items():
+        shape = "| – " * 9 if name == "e4e" else (
+            f"| {row['stage']} | {row['rank']} | {len(row['layers'])} | {row['token_sets']} | {row['d_model']} | "
+            f"{row['image_encoder']} | {row['steps']} | {row['parameters']:,} | {row['bytes'] / 1e6:.1f} ")
+        cells = [f"{v['mse']:.4f} | {v['mse'] / e4e[s]['mse']:.2f}× | {v['perceptual']:.4f} | {v['id']:.3f} | "
+                 f"{v['identity_r1']:.2f}" for s, v in row["splits"].items()]
+        lines.append(f"| {name} {shape}| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--candidates", type=Path, nargs="*", default=[], help="export folders of RefineStyle runs")
+    p.add_argument("--images", type=int, default=48)
+    add_zoo_argument(p)
+    p.add_argument("--readme", action="store_true")
+    args = p.parse_args(argv)
+    tune_cpu_allocator()
+    result = run(args.candidates, args.images, args.zoo)
+    command = (f"python -m bench.encoders --images {args.images}{zoo_flag(args.zoo)}"
+               + "".join(f" --candidates {c}" if i == 0 else f" {c}" for i, c in enumerate(args.candidates)))
+    publish("encoders", result, table(result), command, RESULTS, args.readme)
+
+
+if __name__ == "__main__":
+    main()
