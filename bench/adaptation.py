@@ -470,7 +470,7 @@ def main(argv: list[str] | None = None) -> None:
     path = RESULTS_DIR / f"{args.name}.json"
     if args.report:
         result = json.loads(path.read_text())
-        publish(args.name, result, table(result), result["commands"], None, args.readme)
+        publish(args.name, result, table(result), result["commands"], results=None, readme=args.readme)
         return
     styles = list(TARGETS) if "all" in args.styles else args.styles
     methods = list(METHODS) if "all" in args.methods else args.methods
@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None) -> None:
         print(table(result))
         return
     result = save(result)
-    publish(args.name, result, table(result), result["commands"], None, args.readme)
+    publish(args.name, result, table(result), result["commands"], results=None, readme=args.readme)
 
 
 if __name__ == "__main__":

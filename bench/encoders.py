@@ -23,7 +23,7 @@ from pipelines.emojibench import load_emojibench
 from pipelines.evaluation.styles import style_rows
 from pipelines.inversion import InversionNetworks, InversionSettings
 from pipelines.runtime import tune_cpu_allocator
-from pipelines.zoo import ASSETS, open_zoo
+from pipelines.zoo import open_zoo
 
 from .inversion import evaluate
 from .report import add_zoo_argument, machine, publish, zoo_flag
@@ -56,21 +56,21 @@ def run(candidates: list[Path], n_images: int, zoo_name: str) -> dict:
     data = load_emojibench()
     test = style_rows(data, "test")
     identities = data.identity_ids()
-    folders = {f"shipped {slot}": ASSETS / "zoo" / zoo.name / slot for slot in METHOD.values()}
+    shipped = {f"shipped {slot}": zoo.assets_root / "zoo" / zoo.name / slot for slot in METHOD.values()}
+    folders = {name: folder for name, folder in shipped.items() if folder.is_dir()}  # a Hub zoo ships none here
     folders |= {f"candidate {label(folder)}": folder for folder in candidates}
-    result: dict = {"zoo": zoo.name, "images": n_images, "machine": machine(), "rows": {}}
+    encoders = {name: RefineStyleEncoder.from_pretrained(folder).eval() for name, folder in folders.items()}
+    result: dict = {"zoo": zoo.name, "images": n_images, "machine": machine(),
+                    "rows": {"e4e": {"splits": {}}} | {name: describe(folders[name], enc) | {"splits": {}}
+                                                       for name, enc in encoders.items()}}
     for split in SPLITS:
         idx = test[split][:n_images]
-        images = data.tensor(data.style(split)[idx])
-        e4e = evaluate(nets, images, ["e4e"], InversionSettings(), identities[idx].tolist())["e4e"]
-        result["rows"].setdefault("e4e", {"splits": {}})["splits"][split] = e4e
-        for name, folder in folders.items():
-            enc = RefineStyleEncoder.from_pretrained(folder).eval()
+        images, ids = data.tensor(data.style(split)[idx]), identities[idx].tolist()
+        result["rows"]["e4e"]["splits"][split] = evaluate(nets, images, ["e4e"], InversionSettings(), ids)["e4e"]
+        for name, enc in encoders.items():
             method = METHOD[enc.predict_w]
             trial = InversionNetworks(nets.generator, nets.loss, e4e=nets.e4e, **{method: enc})
-            row = result["rows"].setdefault(name, describe(folder, enc) | {"splits": {}})
-            row["splits"][split] = evaluate(trial, images, [method], InversionSettings(),
-                                            identities[idx].tolist())[method]
+            result["rows"][name]["splits"][split] = evaluate(trial, images, [method], InversionSettings(), ids)[method]
     return result
 
 

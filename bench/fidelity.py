@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         measured = run(rows, args.images, args.zoo)
         result = locked_update(RESULTS, lambda old: merged(old, measured))
     publish("fidelity", result, table(result), f"python -m bench.fidelity --images {result['images']}"
-            f"{zoo_flag(result['zoo'])}", None, args.readme)
+            f"{zoo_flag(result['zoo'])}", results=None, readme=args.readme)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ residual tokens in two sets, P and Q ∈ R^{N_r×L×d} (Eq. 3–4), updated by t
 self-attention only within each refined layer's group (its L P-tokens and L Q-tokens),
 cross-attention to all image features, 4 heads — then a projection head per layer and set maps
 the P tokens to P [L, C_out] and the Q tokens to Q [L, C_in]. `token_sets=1` is this project's
-earlier form (ours, the shipped emoji64 encoders): one set of L tokens per layer, both heads
+earlier form (ours; a checkpoint's config.json says which it has): one set of L tokens per layer, both heads
 reading the same tokens. Learnable scalings A, B [N_r, L]
 (initialised small) give P̂ = A ⊙ P, Q̂ = B ⊙ Q, and ΔW = P̂ᵀ Q̂ (Eq. 3) enters the refined
 modulated convolution (nets/modconv.py). ToRGB layers are not refined.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from .e4e import ir_se_body
 from .modconv import LowRankFactors
@@ -37,7 +38,8 @@ class PyramidTokens(nn.Module):
         self.pos = nn.ParameterList(nn.Parameter(torch.randn(s * s, d_model) * 0.02) for s in sizes)
 
     def stage_outputs(self, x: Tensor) -> list[Tensor]:
-        raise NotImplementedError
+        """The encoder's stage outputs, fine to coarse: [B, C_s, S_s, S_s] each (the last three are read)."""
+        raise NotImplementedError("a subclass defines its stages")
 
     def forward(self, x: Tensor) -> Tensor:  # [B, C_in, S, S] -> [B, T, d]
         outs = self.stage_outputs(x)[-3:]
@@ -70,15 +72,20 @@ class ImageFeatures(PyramidTokens):
 class IRSEFeatures(PyramidTokens):
     """The paper's image encoder: an IR-SE pyramid (ArcFace's units, e4e's body: nets/e4e.py) whose c1, c2, c3
     feed the tokens. `train.refinestyle --image-encoder ir_se` starts it from the zoo's trained e4e, the
-    emoji64 stand-in for the paper's pre-trained ArcFace backbone (`init_from_e4e`)."""
+    emoji64 stand-in for the paper's pre-trained ArcFace backbone (`init_from_e4e`). Images are resized to the
+    pyramid's `input_size` (e4e's), as e4e resizes them."""
 
     def __init__(self, in_channels: int, stem: int, stages: list[list[int]], d_model: int, input_size: int) -> None:
         super().__init__([d for d, _ in stages], d_model, [input_size // 2 ** (len(stages) - 2 + i) for i in range(3)])
+        self.input_size = input_size
         self.input_layer = nn.Sequential(nn.Conv2d(in_channels, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem),
                                          nn.PReLU(stem))
         self.body, self.stage_ends = ir_se_body(stem, stages)
 
     def stage_outputs(self, x: Tensor) -> list[Tensor]:
+        if x.shape[-1] != self.input_size:
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
+                              antialias=True)
         x = self.input_layer(x)
         outs = []
         for i, unit in enumerate(self.body):
@@ -128,8 +135,8 @@ class RefineStyleEncoder(nn.Module, PyTorchModelHubMixin):
     layer_channels: (C_in, C_out) of every generator conv layer; refined_layers picks N_r of them.
     grouped=False lets every token attend to every other (the paper's "without grouping" ablation);
     learn_scalings=False freezes A, B at their initial value (the "without scalings" ablation);
-    ir_se: {"stem", "stages"} of an IR-SE pyramid (IRSEFeatures, the paper's image encoder) instead of the strided
-    CNN of `widths` (ImageFeatures, ours: the shipped emoji64 encoders).
+    ir_se: {"stem", "stages", "input_size"} of an IR-SE pyramid (IRSEFeatures, the paper's image encoder; input_size
+    defaults to the generator's) instead of the strided CNN of `widths` (ImageFeatures, ours).
     token_sets: 2 for the paper's separate P and Q tokens, 1 for one set read by both heads (ours); a
     checkpoint exported before the option existed was trained with one set and needs `"token_sets": 1` in its
     config.json (its weights do not fit two).
@@ -146,7 +153,8 @@ class RefineStyleEncoder(nn.Module, PyTorchModelHubMixin):
         self.num_ws, self.w_dim, self.rank, self.token_sets = num_ws, w_dim, rank, token_sets
         self.refined_layers, self.predict_w, self.grouped = list(refined_layers), predict_w, grouped
         self.features: PyramidTokens = (
-            IRSEFeatures(input_channels, ir_se["stem"], ir_se["stages"], d_model, input_size) if ir_se else
+            IRSEFeatures(input_channels, ir_se["stem"], ir_se["stages"], d_model, ir_se.get("input_size", input_size))
+            if ir_se else
             ImageFeatures(input_channels, list(widths or [64, 128, 192, 256]), d_model, input_size))
         if predict_w:
             self.mapping = MappingNetwork(z_dim, w_dim, n_mlp)

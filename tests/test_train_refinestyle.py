@@ -5,6 +5,7 @@ import torch
 
 from nets.e4e import E4EEncoder
 from nets.emojinet import EmojiNet
+from nets.refinestyle import IRSEFeatures, RefineStyleEncoder
 from nets.stylegan2 import Generator
 from pipelines.losses import ReconstructionLoss
 from train.refinestyle import build_encoder, flatten_outputs, step_loss
@@ -41,8 +42,7 @@ def test_two_stage_reads_the_base_reconstruction():
 
 def test_ir_se_image_encoder_starts_as_the_e4e_body_it_was_built_from():
     """--image-encoder ir_se: the pyramid's stage outputs are e4e's features, for the one-stage input I and for
-    the two-stage [I, Î₀] (zero weights on Î₀ at the start); its tokens, like the CNN's, are [B, T, d]; a
-    saved encoder reloads with the same pyramid."""
+    the two-stage [I, Î₀] (zero weights on Î₀ at the start); its tokens, like the CNN's, are [B, T, d]."""
     g, loss = _nets()
     e4e = E4EEncoder(input_size=64, stages=[[16, 1], [16, 2], [16, 1], [16, 1]], stem=16, w_dim=16,
                      num_ws=g.num_ws, coarse=3, middle=6)
@@ -65,9 +65,20 @@ def test_ir_se_image_encoder_starts_as_the_e4e_body_it_was_built_from():
     assert enc.features.body[0].res_layer[1].weight.grad.abs().sum() > 0  # the pyramid is fine-tuned
 
 
-def test_ir_se_encoder_round_trips_through_save_and_load(tmp_path):
-    from nets.refinestyle import IRSEFeatures, RefineStyleEncoder
+def test_ir_se_pyramid_reads_images_at_e4e_input_size():
+    """A generator larger than e4e's input (ffhq: 1024 px, e4e 256): the pyramid resizes as e4e does, so its
+    features are still e4e's and its token count is set by e4e's size."""
+    g, _ = _nets()
+    e4e = E4EEncoder(input_size=32, stages=[[16, 1], [16, 1], [16, 1], [16, 1]], stem=16, w_dim=16,
+                     num_ws=g.num_ws, coarse=3, middle=6).eval()
+    enc = build_encoder(g, 1, rank=4, layers=[6, 7, 8], d_model=32, e4e=e4e).eval()
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    for mine, theirs in zip(enc.features.stage_outputs(image), e4e.features(image)):
+        torch.testing.assert_close(mine, theirs)
+    assert enc.features(image).shape == (2, 8 * 8 + 4 * 4 + 2 * 2, 32)
 
+
+def test_ir_se_encoder_round_trips_through_save_and_load(tmp_path):
     g, _ = _nets()
     e4e = E4EEncoder(input_size=64, stages=[[16, 1], [16, 1], [16, 1], [16, 1]], stem=16, w_dim=16,
                      num_ws=g.num_ws, coarse=3, middle=6).eval()

@@ -125,6 +125,9 @@ def test_optimiser_state_follows_parameter_names_across_a_reordering_refactor(tm
         torch.testing.assert_close(net2.state_dict()[key], value)
     with pytest.raises(ValueError, match="other parameters"):
         load_state(tmp_path, {"net": net2}, {"net": torch.optim.Adam(net2.parameters())})
+    loose = nn.Parameter(torch.zeros(2))  # optimised, but in no saved module: its state would have no name
+    with pytest.raises(ValueError, match="none of the saved modules"):
+        save_state(tmp_path, {"net": net2}, {"net": torch.optim.Adam([*net2.parameters(), loose])}, {"step": 0})
 
 
 def test_step_logger_counts_and_prints(capsys):

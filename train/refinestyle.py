@@ -50,7 +50,7 @@ def build_encoder(g: Generator, stage: int, rank: int, layers: list[int], groupe
     """With `e4e`, the image encoder is an IR-SE pyramid of e4e's shape started from e4e's body (the paper's
     pre-trained pyramid); without, the strided CNN of `widths` from scratch."""
     chans = [[c.conv.in_channels, c.conv.out_channels] for c in g.synthesis.convs]
-    ir_se = None if e4e is None else {"stem": e4e.stem, "stages": e4e.stages}
+    ir_se = None if e4e is None else {"stem": e4e.stem, "stages": e4e.stages, "input_size": e4e.input_size}
     enc = RefineStyleEncoder(g.num_ws, g.w_dim, g.z_dim, len(g.mapping.layers), chans, layers, rank=rank,
                              d_model=d_model, widths=widths, input_size=g.size,
                              input_channels=3 if stage == 1 else 6, predict_w=stage == 1,
@@ -96,16 +96,19 @@ def main(argv: list[str] | None = None) -> None:
                    help="2: the paper's separate P and Q tokens; 1: one set read by both heads (ours, earlier)")
     p.add_argument("--d-model", type=int, default=256, help="width d of the tokens and the transformer blocks")
     p.add_argument("--widths", type=int, nargs="+", default=None,
-                   help="channels of the image CNN's stages (default 64 128 192 256; the last three feed the tokens)")
-    p.add_argument("--image-encoder", choices=("cnn", "ir_se"), default="cnn",
+                   help="channels of the --image-encoder cnn stages (default 64 128 192 256; the last three feed the "
+                        "tokens)")
+    p.add_argument("--image-encoder", choices=("ir_se", "cnn"), default="ir_se",
                    help="ir_se: the paper's pre-trained pyramid, an IR-SE body started from the zoo's e4e; "
-                        "cnn: a strided CNN of --widths from scratch (ours)")
+                        "cnn: a strided CNN of --widths from scratch (ours, the earlier encoders)")
     p.add_argument("--real-fraction", type=float, default=None,
                    help="share of real images per batch, the rest generator samples (default: 0.5 one-stage, 1 two-stage)")
     p.add_argument("--scaling-lr-mul", type=float, default=10.0, help="learning-rate factor of A, B (scalars per token)")
     p.add_argument("--name", default=None, help="run and slot name (default refinestyle_1s / refinestyle_2s)")
     p.add_argument("--no-export", action="store_true", help="keep the result in the run folder (ablations)")
     args = p.parse_args(argv)
+    if args.widths and args.image_encoder != "cnn":
+        p.error("--widths shapes the cnn image encoder; the ir_se pyramid has e4e's widths")
     if args.real_fraction is None:
         args.real_fraction = 0.5 if args.stage == 1 else 1.0
     tune_cpu_allocator()
