@@ -40,10 +40,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 from torch import Tensor
 
 from pipelines.adapt_oneshot import OneShotSettings, adapt_from_reference
@@ -53,13 +52,13 @@ from pipelines.domain import SMALL_RANK, AdaptedDomain, paper_rank
 from pipelines.emojibench import EmojiBench, load_emojibench
 from pipelines.evaluation.style_judge import style_judge_of, style_share
 from pipelines.evaluation.styles import style_rows
-from pipelines.images import tensor_to_pil
 from pipelines.inversion import InversionNetworks
 from pipelines.metrics import mse, paired_bootstrap
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.style_targets import REFERENCE_CODE, REFERENCE_NAME, TARGETS, reference_image, reference_row, target
 from pipelines.zoo import open_zoo
 
+from .figures import labelled_rows
 from .report import DEFAULT_ZOO, add_zoo_argument, locked_update, publish, zoo_flag
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +66,6 @@ RESULTS_DIR = ROOT / "bench" / "results"
 DOCS = ROOT / "docs"
 BATCH = 32
 FIGURE_EMOJI = 8
-FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"  # the picture's labels
 UNADAPTED, REAL_GOOGLE, REAL_TARGET = "unadapted", "real Google rendering (no generator)", "real target rendering"
 
 
@@ -308,16 +306,7 @@ def picture(bn: BenchNetworks, data: EmojiBench, style: str, domains: dict[str, 
     lines = [("Google original", p.google), (UNADAPTED, render(g, None, p.ws))]
     lines += [(bn.label(k), render(g, d, p.ws)) for k, d in domains.items()]
     lines.append((f"real {target(style).label}", p.target))
-    font = ImageFont.truetype(str(FONT), 12)
-    size, gap = g.size, 4
-    label_px = int(max(font.getlength(name) for name, _ in lines)) + 12
-    out = Image.new("RGB", (label_px + len(rows) * (size + gap), len(lines) * (size + gap)), "white")
-    draw = ImageDraw.Draw(out)
-    for y, (name, images) in enumerate(lines):
-        draw.text((4, y * (size + gap) + size // 2 - 8), name, fill="black", font=font)
-        for x, im in enumerate(images):
-            out.paste(tensor_to_pil(im), (label_px + x * (size + gap), y * (size + gap)))
-    return out
+    return labelled_rows(lines)
 
 
 # ---- the whole bench ------------------------------------------------------------------------------------------

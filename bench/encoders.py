@@ -7,7 +7,8 @@ Before a retrained encoder replaces a shipped one, both reconstruct the same tes
 distance, ID cosine and reconstruction identity R@1 (bench/inversion.py's `evaluate`), with what each
 checkpoint costs to ship (parameters, bytes of its weights file) and how it was trained (stage, L,
 refined layers, token sets, d, image encoder, steps, from its config and training record). Writes
-bench/results/encoders.json; with --readme, the README block `encoders`.
+bench/results/encoders.json; with --readme, the README block `encoders` and its picture
+docs/encoders.png (the first test emoji of each split as every encoder reconstructs them).
 """
 from __future__ import annotations
 
@@ -21,14 +22,17 @@ import torch
 from nets.refinestyle import IRSEFeatures, RefineStyleEncoder
 from pipelines.emojibench import load_emojibench
 from pipelines.evaluation.styles import style_rows
-from pipelines.inversion import InversionNetworks, InversionSettings
+from pipelines.inversion import InversionNetworks, InversionSettings, invert
 from pipelines.runtime import tune_cpu_allocator
 from pipelines.zoo import open_zoo
 
+from .figures import labelled_rows
 from .inversion import evaluate
 from .report import add_zoo_argument, machine, publish, zoo_flag
 
 RESULTS = Path(__file__).resolve().parent / "results" / "encoders.json"
+FIGURE = Path(__file__).resolve().parents[1] / "docs" / "encoders.png"
+FIGURE_EMOJI = 8  # per split
 SPLITS = ("google", "twitter")
 METHOD = {True: "refinestyle_1s", False: "refinestyle_2s"}  # by predict_w: a two-stage encoder refines e4e's code
 
@@ -49,7 +53,13 @@ def label(folder: Path) -> str:
     return folder.parent.name if folder.name == "export" else folder.name
 
 
-def run(candidates: list[Path], n_images: int, zoo_name: str) -> dict:
+def reconstruct(nets: InversionNetworks, images: torch.Tensor, method: str) -> torch.Tensor:
+    """Each image [N, 3, R, R] as `method` reconstructs it (the seed of image i is i, as in `evaluate`)."""
+    return torch.cat([r.image for i in range(len(images))
+                      for r in invert(nets, images[i : i + 1], [method], InversionSettings(), seed=i)])
+
+
+def run(candidates: list[Path], n_images: int, zoo_name: str, figure: Path | None = None) -> dict:
     torch.set_num_threads(1)
     zoo = open_zoo(zoo_name)
     nets = InversionNetworks.from_zoo(zoo)
@@ -71,6 +81,14 @@ def run(candidates: list[Path], n_images: int, zoo_name: str) -> dict:
             method = METHOD[enc.predict_w]
             trial = InversionNetworks(nets.generator, nets.loss, e4e=nets.e4e, **{method: enc})
             result["rows"][name]["splits"][split] = evaluate(trial, images, [method], InversionSettings(), ids)[method]
+    if figure is not None:
+        shown = torch.cat([data.tensor(data.style(split)[test[split][:FIGURE_EMOJI]]) for split in SPLITS])
+        lines = [(f"input ({' | '.join(SPLITS)})", shown), ("e4e", reconstruct(nets, shown, "e4e"))]
+        for name, enc in encoders.items():
+            method = METHOD[enc.predict_w]
+            trial = InversionNetworks(nets.generator, nets.loss, e4e=nets.e4e, **{method: enc})
+            lines.append((name, reconstruct(trial, shown, method)))
+        labelled_rows(lines).save(figure)
     return result
 
 
@@ -99,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     tune_cpu_allocator()
-    result = run(args.candidates, args.images, args.zoo)
+    result = run(args.candidates, args.images, args.zoo, FIGURE if args.readme else None)
     command = (f"python -m bench.encoders --images {args.images}{zoo_flag(args.zoo)}"
                + "".join(f" --candidates {c}" if i == 0 else f" {c}" for i, c in enumerate(args.candidates)))
     publish("encoders", result, table(result), command, RESULTS, args.readme)

@@ -63,7 +63,7 @@ def test_two_stage_reads_six_channels_and_keeps_w():
 
 def test_two_token_sets_by_default_and_the_earlier_single_set_as_an_option():
     """The paper's P and Q tokens are separate sets (each layer's group holds both); token_sets=1 is the
-    earlier form, one set that both heads read, and the shipped emoji64 encoders' configs say so."""
+    earlier form, one set that both heads read; a shipped emoji64 encoder's config says which it has."""
     import json
 
     from pipelines.zoo import ASSETS
@@ -83,5 +83,7 @@ def test_two_token_sets_by_default_and_the_earlier_single_set_as_an_option():
     torch.testing.assert_close(moved[3][0], base[3][0])
     with pytest.raises(ValueError, match="token_sets"):
         _tiny(token_sets=3)
-    for name in ("refinestyle_1s", "refinestyle_2s"):
-        assert json.loads((ASSETS / "zoo" / "emoji64" / name / "config.json").read_text())["token_sets"] == 1
+    for name in ("refinestyle_1s", "refinestyle_2s"):  # a shipped encoder's config names its token sets
+        config = json.loads((ASSETS / "zoo" / "emoji64" / name / "config.json").read_text())
+        tokens = RefineStyleEncoder.from_pretrained(ASSETS / "zoo" / "emoji64" / name).tokens
+        assert tokens.shape[0] == len(config["refined_layers"]) * config["rank"] * config["token_sets"]
