@@ -82,12 +82,14 @@ def build_networks(device: torch.device) -> InversionNetworks:
         return m.to(device).eval().requires_grad_(False)
 
     g = Generator(**FFHQ1024)
-    one_stage, two_stage = build_encoder(g, 1, 16, DEFAULT_LAYERS), build_encoder(g, 2, 16, DEFAULT_LAYERS)
+    e4e = E4EEncoder(**E4E_FFHQ)  # also the RefineStyle encoders' IR-SE pyramid (train.refinestyle's default)
+    one_stage = build_encoder(g, 1, 16, DEFAULT_LAYERS, e4e=e4e)
+    two_stage = build_encoder(g, 2, 16, list(range(len(g.synthesis.convs))), e4e=e4e)  # every layer, as trained
     options = open_zoo("ffhq").slots["perceptual"].options  # the manifest only: nothing loads
     lpips = ready(LpipsDistance(options.get("net", "alex"), pretrained_backbone=False, resize=options.get("resize")))
     arcface = ready(ArcFaceIRSE50())
     return InversionNetworks(
-        ready(g), ReconstructionLoss(lpips.perceptual_distance, arcface.identity), e4e=ready(E4EEncoder(**E4E_FFHQ)),
+        ready(g), ReconstructionLoss(lpips.perceptual_distance, arcface.identity), e4e=ready(e4e),
         refinestyle_1s=ready(one_stage), refinestyle_2s=ready(two_stage), parsing=ready(BiSeNet()).features,
         others={"perceptual": lpips})  # the one-shot judge (style features and distance), as the app's ffhq zoo
 

@@ -15,8 +15,7 @@ emoji64 choice of refined layers and rank: the paper's one-stage encoder refines
 layers with L = 32 at 1024 px, where L/C is 32/512. emoji64's 9 conv layers carry the emoji's
 detail (eyes, mouth, hair, outlines) at 16–64 px, so the one-stage default refines the fine half,
 layers 4–8 (16, 32 and 64 px), with L = 16 (L/C from 16/160 to 16/64). The two-stage encoder
-refines every conv layer, as the paper's does (the shipped emoji64 two-stage encoder was trained
-on layers 4–8: its card says so). The model card records the command with every choice. The
+refines every conv layer, as the paper's does. The model card records the command with every choice. The
 ablation rows of bench/inversion.py vary both (L ∈ {8, 32}, N_r ∈ {half, all}), the token sets, and
 switch off grouping and learnable scalings, on the two-stage model (it starts from e4e's code, so a
 short equal budget per row already separates them).
