@@ -45,7 +45,9 @@ def save_state(folder: Path, modules: dict[str, nn.Module], optimizers: dict[str
                 tensors[f"opt.{name}.{order[idx]}:{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
     tmp = folder / "state.safetensors.tmp"
     save_file(tensors, str(tmp))
-    (folder / "state.json.tmp").write_text(json.dumps({"meta": meta, "param_groups": groups}, indent=1))
+    kinds = {name: type(opt).__name__ for name, opt in optimizers.items()}
+    (folder / "state.json.tmp").write_text(json.dumps({"meta": meta, "param_groups": groups, "optimisers": kinds},
+                                                      indent=1))
     os.replace(tmp, folder / "state.safetensors")
     os.replace(folder / "state.json.tmp", folder / "state.json")
 
@@ -63,6 +65,10 @@ def load_state(folder: Path, modules: dict[str, nn.Module], optimizers: dict[str
     for name, opt in optimizers.items():
         index = {param: i for i, param in enumerate(optimiser_names(opt, names))}
         saved = info["param_groups"][name]
+        kind = info.get("optimisers", {}).get(name)  # states written before the field name none
+        if kind is not None and kind != type(opt).__name__:
+            raise ValueError(f"{folder}: optimiser {name!r} was saved as {kind}, this run's is {type(opt).__name__} "
+                             f"(resume with the optimiser the run started with)")
         if [sorted(g["params"]) for g in saved] != [sorted(names[id(q)] for q in g["params"]) for g in opt.param_groups]:
             raise ValueError(f"{folder}: optimiser {name!r} was saved over other parameters than this run's "
                              f"(a state from an earlier format or another configuration)")

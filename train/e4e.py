@@ -11,7 +11,9 @@ e4e (Tov et al. 2021, §4): W+ = w₀ + Δ with
 - the latent discriminator: a 4-layer MLP told apart mapping(z) from the encoder's codes,
   non-saturating loss (λ_adv = 0.1) with R1 (γ = 10).
 Training images: half real (--data, default the EmojiBench Google train split), half generator
-samples, so the encoder sees the whole generator range. Flags, resuming and DDP: train/recipe.py. Adam (the paper's Ranger is RAdam + Lookahead).
+samples, so the encoder sees the whole generator range. Flags, resuming and DDP: train/recipe.py.
+The encoder's optimiser is the paper's Ranger (train/optimisers.py; --optimiser adam: ours, the
+earlier runs'); the latent discriminator's is Adam.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from pipelines.runtime import seeded_initialisation, tune_cpu_allocator
 from pipelines.zoo import open_zoo
 
 from .export import ModelCard, ship
+from .optimisers import add_optimiser_flag, optimiser
 from .recipe import (add_data_flag, add_training_flags, data_name, export_folder, run_steps, setup_distributed,
                      training_images)
 
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     add_training_flags(p, "e4e", batch=8, lr=1e-4, steps=20000)
     add_data_flag(p)
     p.add_argument("--progressive-every", type=int, default=1000)
+    add_optimiser_flag(p)
     args = p.parse_args(argv)
     tune_cpu_allocator()
     ddp = setup_distributed(args.device)
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
                              LatentDiscriminator(g.w_dim).to(ddp.device), rng=gen)
     encoder_loss = ddp.objective({"encoder": encoder, "latent_d": trainer.latent_d}, trainer.encoder_loss)
     latent_d_loss = ddp.objective({"latent_d": trainer.latent_d}, trainer.latent_d_loss)
-    opt_e = torch.optim.Adam(encoder.parameters(), lr=args.lr)
+    opt_e = optimiser(args.optimiser, [{"params": list(encoder.parameters())}], args.lr)
     opt_d = torch.optim.Adam(trainer.latent_d.parameters(), lr=args.lr)
     reals = training_images(args.data, g.size)
 
@@ -140,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         card = ModelCard(f"{zoo.name} e4e encoder",
                          f"`E4EEncoder` with the zoo's e4e architecture ({zoo.manifest.name}), on {data_name(args.data)} "
                          "and generator samples",
-                         f"python -m train.e4e --steps {args.steps}", vars(args), meta,
+                         f"python -m train.e4e --steps {args.steps} --optimiser {args.optimiser}", vars(args), meta,
                          f"e4e encoder trained by train/e4e.py against the {zoo.name} generator")
         ship(encoder, export_folder(zoo, "e4e"), card, lambda e: e(x), 2e-2, "e4e", zoo.manifest)
         print(json.dumps(meta))

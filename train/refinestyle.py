@@ -7,9 +7,9 @@
 
 Loss: RefineStyle Eq. 6 (λ₂ = 1, λ_p = 0.8, λ_id = 0.1) on the zoo's perceptual and identity
 nets; images half real (--data, default the EmojiBench Google train split), half generator samples
-(flags, resuming and DDP: train/recipe.py); Adam, with a 10×
-learning rate on the per-token scalings A, B (one scalar each, so their Adam steps are otherwise
-too small to open the residual within a CPU-sized budget).
+(flags, resuming and DDP: train/recipe.py); e4e's optimiser, Ranger (train/optimisers.py; Adam
+with --optimiser adam), with a 10× learning rate on the per-token scalings A, B (one scalar each,
+so their steps are otherwise too small to open the residual within a CPU-sized budget).
 
 emoji64 choice of refined layers and rank: the paper's one-stage encoder refines N_r = 10 of 17
 layers with L = 32 at 1024 px, where L/C is 32/512. emoji64's 9 conv layers carry the emoji's
@@ -37,6 +37,7 @@ from pipelines.zoo import Zoo, open_zoo
 
 from .e4e import training_batch
 from .export import ModelCard, ship
+from .optimisers import add_optimiser_flag, optimiser
 from .recipe import (add_data_flag, add_training_flags, data_name, export_folder, run_steps, setup_distributed,
                      training_images)
 
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
                         "cnn: a strided CNN of --widths from scratch (ours, the earlier encoders)")
     p.add_argument("--real-fraction", type=float, default=None,
                    help="share of real images per batch, the rest generator samples (default: 0.5 one-stage, 1 two-stage)")
+    add_optimiser_flag(p)
     p.add_argument("--scaling-lr-mul", type=float, default=10.0, help="learning-rate factor of A, B (scalars per token)")
     p.add_argument("--name", default=None, help="run and slot name (default refinestyle_1s / refinestyle_2s)")
     p.add_argument("--no-export", action="store_true", help="keep the result in the run folder (ablations)")
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     enc = enc.to(ddp.device)
     scalings = [q for q in (enc.scale_a, enc.scale_b) if q.requires_grad]
     rest = [q for q in enc.parameters() if q.requires_grad and all(q is not s for s in scalings)]
-    opt = torch.optim.Adam([{"params": rest}, {"params": scalings, "lr": args.lr * args.scaling_lr_mul}], lr=args.lr)
+    opt = optimiser(args.optimiser, [{"params": rest}, {"params": scalings, "lr": args.lr * args.scaling_lr_mul}], args.lr)
     reals = training_images(args.data, g.size)
     objective = ddp.objective({"encoder": enc}, lambda images: step_loss(enc, g, loss, images, base))
 
@@ -162,7 +164,7 @@ def export(enc: RefineStyleEncoder, g: Generator, base: E4EEncoder | None, image
         + (f" ({args.real_fraction:.0%} of each batch) and generator samples" if args.real_fraction < 1 else ""),
         f"python -m train.refinestyle --stage {args.stage} --steps {args.steps} --lr {args.lr:g} --rank {args.rank} "
         f"--layers {' '.join(map(str, args.layers))} --token-sets {args.token_sets} --d-model {args.d_model} "
-        f"--image-encoder {args.image_encoder}"
+        f"--image-encoder {args.image_encoder} --optimiser {args.optimiser}"
         + (f" --widths {' '.join(map(str, args.widths))}" if args.widths else "")
         + " --no-grouping" * args.no_grouping + " --fixed-scalings" * args.fixed_scalings, vars(args), meta,
         f"RefineStyle {args.stage}-stage encoder trained by train/refinestyle.py")
