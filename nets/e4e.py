@@ -68,6 +68,20 @@ def ir_se_body(stem: int, stages: list[list[int]]) -> tuple[nn.Sequential, list[
     return nn.Sequential(*units), ends
 
 
+def ir_se_stages(img: Tensor, input_size: int, input_layer: nn.Module, body: nn.Sequential,
+                 stage_ends: list[int]) -> list[Tensor]:
+    """An IR-SE body's stage outputs for images [B, C, H, W], resized to input_size first.  -> fine to coarse"""
+    if img.shape[-1] != input_size:
+        img = F.interpolate(img, size=(input_size, input_size), mode="bilinear", align_corners=False, antialias=True)
+    x = input_layer(img)
+    feats = []
+    for i, unit in enumerate(body):
+        x = unit(x)
+        if i in stage_ends:
+            feats.append(x)
+    return feats
+
+
 class GradualStyleBlock(nn.Module):
     """log2(spatial) stride-2 convs down to 1×1, then an equalised linear layer: one style code."""
 
@@ -115,16 +129,7 @@ class E4EEncoder(nn.Module, PyTorchModelHubMixin):
         The last three are the pyramid's c1, c2, c3; GradStyle reads all four as its T_m.
         """
         assert img.ndim == 4 and img.shape[1] == 3, f"expected [B, 3, H, W], got {list(img.shape)}"
-        if img.shape[-1] != self.input_size:
-            img = F.interpolate(img, size=(self.input_size, self.input_size), mode="bilinear",
-                                align_corners=False, antialias=True)
-        x = self.input_layer(img)
-        feats = []
-        for i, unit in enumerate(self.body):
-            x = unit(x)
-            if i in self.stage_ends:
-                feats.append(x)
-        return feats
+        return ir_se_stages(img, self.input_size, self.input_layer, self.body, self.stage_ends)
 
     def forward(self, img: Tensor) -> Tensor:
         return self.codes(self.features(img))

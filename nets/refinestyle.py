@@ -21,9 +21,8 @@ from __future__ import annotations
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from .e4e import ir_se_body
+from .e4e import ir_se_body, ir_se_stages
 from .modconv import LowRankFactors
 from .stylegan2 import MappingNetwork
 
@@ -83,16 +82,7 @@ class IRSEFeatures(PyramidTokens):
         self.body, self.stage_ends = ir_se_body(stem, stages)
 
     def stage_outputs(self, x: Tensor) -> list[Tensor]:
-        if x.shape[-1] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
-                              antialias=True)
-        x = self.input_layer(x)
-        outs = []
-        for i, unit in enumerate(self.body):
-            x = unit(x)
-            if i in self.stage_ends:
-                outs.append(x)
-        return outs
+        return ir_se_stages(x, self.input_size, self.input_layer, self.body, self.stage_ends)
 
     @torch.no_grad()
     def init_from_e4e(self, e4e: nn.Module) -> None:
