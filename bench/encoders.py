@@ -6,7 +6,7 @@ Before a retrained encoder replaces a shipped one, both reconstruct the same tes
 --images that Google and Twitter draw) through the zoo's generator, next to e4e: MSE, perceptual
 distance, ID cosine and reconstruction identity R@1 (bench/inversion.py's `evaluate`), with what each
 checkpoint costs to ship (parameters, bytes of its weights file) and how it was trained (stage, L,
-refined layers, token sets, d, image encoder, steps, from its config and training record). Writes
+refined layers, token sets, d, image encoder, optimiser, steps, from its config and training record). Writes
 bench/results/encoders.json; with --readme, the README block `encoders` and its picture
 docs/encoders.png (the first test emoji of each split as every encoder reconstructs them).
 """
@@ -44,7 +44,8 @@ def describe(folder: Path, enc: RefineStyleEncoder) -> dict:
     return {"folder": str(folder), "stage": 1 if enc.predict_w else 2, "rank": enc.rank,
             "layers": enc.refined_layers, "token_sets": enc.token_sets, "d_model": enc.tokens.shape[1],
             "image_encoder": "ir_se" if isinstance(enc.features, IRSEFeatures) else "cnn",
-            "steps": record["meta"]["step"], "parameters": sum(p.numel() for p in enc.parameters()),
+            "steps": record["meta"]["step"], "optimiser": record.get("args", {}).get("optimiser", "adam"),
+            "parameters": sum(p.numel() for p in enc.parameters()),
             "bytes": weights.stat().st_size, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
 
 
@@ -82,12 +83,13 @@ def run(candidates: list[Path], n_images: int, zoo_name: str, figure: Path | Non
             trial = InversionNetworks(nets.generator, nets.loss, e4e=nets.e4e, **{method: enc})
             result["rows"][name]["splits"][split] = evaluate(trial, images, [method], InversionSettings(), ids)[method]
     if figure is not None:
-        shown = torch.cat([data.tensor(data.style(split)[test[split][:FIGURE_EMOJI]]) for split in SPLITS])
-        lines = [(f"input ({' | '.join(SPLITS)})", shown), ("e4e", reconstruct(nets, shown, "e4e"))]
+        shown = [data.tensor(data.style(split)[test[split][:FIGURE_EMOJI]]) for split in SPLITS]
+        lines = [(f"input ({' | '.join(SPLITS)})", torch.cat(shown)),
+                 ("e4e", torch.cat([reconstruct(nets, images, "e4e") for images in shown]))]
         for name, enc in encoders.items():
             method = METHOD[enc.predict_w]
             trial = InversionNetworks(nets.generator, nets.loss, e4e=nets.e4e, **{method: enc})
-            lines.append((name, reconstruct(trial, shown, method)))
+            lines.append((name, torch.cat([reconstruct(trial, images, method) for images in shown])))
         labelled_rows(lines).save(figure)
     return result
 
@@ -95,14 +97,14 @@ def run(candidates: list[Path], n_images: int, zoo_name: str, figure: Path | Non
 def table(r: dict) -> str:
     lines = [f"The first {r['images']} test emoji that each split draws, through the {r['zoo']} generator; one CPU "
              f"thread ({r['machine']['cpu']}). vs e4e: MSE ratio to e4e's on the same images. MB: the weights file.",
-             "", "| encoder | stage | L | N_r | token sets | d | image encoder | steps | parameters | MB | "
+             "", "| encoder | stage | L | N_r | token sets | d | image encoder | optimiser | steps | parameters | MB | "
              + " | ".join(f"{s} MSE ↓ | vs e4e | perceptual ↓ | ID ↑ | ID R@1 ↑" for s in SPLITS) + " |",
-             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|" + "---:|" * 5 * len(SPLITS)]
+             "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|" + "---:|" * 5 * len(SPLITS)]
     e4e = r["rows"]["e4e"]["splits"]
     for name, row in r["rows"].items():
-        shape = "| – " * 9 if name == "e4e" else (
+        shape = "| – " * 10 if name == "e4e" else (
             f"| {row['stage']} | {row['rank']} | {len(row['layers'])} | {row['token_sets']} | {row['d_model']} | "
-            f"{row['image_encoder']} | {row['steps']} | {row['parameters']:,} | {row['bytes'] / 1e6:.1f} ")
+            f"{row['image_encoder']} | {row['optimiser']} | {row['steps']} | {row['parameters']:,} | {row['bytes'] / 1e6:.1f} ")
         cells = [f"{v['mse']:.4f} | {v['mse'] / e4e[s]['mse']:.2f}× | {v['perceptual']:.4f} | {v['id']:.3f} | "
                  f"{v['identity_r1']:.2f}" for s, v in row["splits"].items()]
         lines.append(f"| {name} {shape}| " + " | ".join(cells) + " |")

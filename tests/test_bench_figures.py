@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import torch
+from PIL import ImageFont
 
-from bench.figures import GAP, labelled_rows
+from bench.figures import FONT, GAP, labelled_rows
 
 
 def test_each_row_holds_its_images_right_of_the_widest_label():
@@ -11,7 +12,7 @@ def test_each_row_holds_its_images_right_of_the_widest_label():
     image = labelled_rows([("black", black), ("a much longer label", grey)])
     assert image.height == 2 * (8 + GAP)
     label_px = image.width - 3 * (8 + GAP)
-    assert label_px > 0
+    assert label_px > ImageFont.truetype(str(FONT), 12).getlength("a much longer label")
     rgb = image.convert("RGB")
     assert rgb.getpixel((label_px + 2 * (8 + GAP) + 4, 4)) == (0, 0, 0)  # the third black image
     assert rgb.getpixel((label_px + 2 * (8 + GAP) + 4, 8 + GAP + 4)) == (255, 255, 255)  # no third grey image

@@ -1,6 +1,8 @@
 """train/optimisers.py: Ranger is RAdam on centralised gradients with Lookahead, and resumes exactly."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -45,10 +47,31 @@ def test_gradients_are_centralised_over_all_but_the_first_dimension():
 
 def test_every_k_steps_the_weights_go_alpha_of_the_way_from_the_slow_weights():
     start = _start().detach().clone()
-    a, b = _start(), _start()
-    _run(Ranger([a], lr=1e-2, k=3, alpha=0.5, centralise=False), a, 3)
-    _run(torch.optim.RAdam([b], lr=1e-2, betas=(0.95, 0.999), eps=1e-5), b, 3)  # the fast weights' path
-    torch.testing.assert_close(a.detach(), start + 0.5 * (b.detach() - start))
+    for k, alpha, ranger in ((3, 0.25, lambda p: Ranger([p], lr=1e-2, k=3, alpha=0.25, centralise=False)),
+                             (6, 0.5, lambda p: Ranger([{"params": [p], "centralise": False}], lr=1e-2))):  # e4e's
+        a, b = _start(), _start()
+        _run(ranger(a), a, k)
+        _run(torch.optim.RAdam([b], lr=1e-2, betas=(0.95, 0.999), eps=1e-5), b, k)  # the fast weights' path
+        torch.testing.assert_close(a.detach(), start + alpha * (b.detach() - start))
+
+
+def test_groups_keep_their_learning_rate_and_centralising_and_a_parameter_without_gradient_waits():
+    a, c, idle = _start(), _start(), nn.Parameter(torch.ones(2, 2))
+    opt = Ranger([{"params": [a, idle]}, {"params": [c], "lr": 1e-1, "centralise": False}], lr=1e-2, k=100)
+    b, d = _start(), _start()
+    ref_b = torch.optim.RAdam([b], lr=1e-2, betas=(0.95, 0.999), eps=1e-5)
+    ref_d = torch.optim.RAdam([d], lr=1e-1, betas=(0.95, 0.999), eps=1e-5)
+    for _ in range(4):
+        opt.zero_grad()
+        (_loss(a) + _loss(c)).backward()  # idle gets no gradient
+        opt.step()
+    _run(ref_b, b, 4, centralise_by_hand=True)
+    _run(ref_d, d, 4)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(c, d, rtol=0, atol=0)
+    assert torch.equal(idle, torch.ones(2, 2)) and idle not in opt.state
+    with pytest.raises(ValueError, match="no closure"):
+        opt.step(lambda: _loss(a))
 
 
 def test_a_saved_run_resumes_mid_cycle_identically_and_refuses_another_optimiser(tmp_path):
@@ -73,5 +96,13 @@ def test_a_saved_run_resumes_mid_cycle_identically_and_refuses_another_optimiser
         torch.testing.assert_close(net2.state_dict()[key], value, rtol=0, atol=0)
     with pytest.raises(ValueError, match="saved as Ranger"):
         load_state(tmp_path, {"net": net2}, {"net": optimiser("adam", [{"params": list(net2.parameters())}], 1e-2)})
+    legacy = tmp_path / "legacy"  # a state saved before states named their optimiser: Adam's, never Ranger's
+    save_state(legacy, {"net": net1}, {"net": optimiser("adam", [{"params": list(net1.parameters())}], 1e-2)}, {})
+    info = json.loads((legacy / "state.json").read_text())
+    del info["optimisers"]
+    (legacy / "state.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="--optimiser adam"):
+        load_state(legacy, {"net": net2}, {"net": optimiser("ranger", [{"params": list(net2.parameters())}], 1e-2)})
+    assert load_state(legacy, {"net": net2}, {"net": optimiser("adam", [{"params": list(net2.parameters())}], 1e-2)}) == {}
     with pytest.raises(ValueError, match="unknown optimiser"):
         optimiser("sgd", [{"params": list(net2.parameters())}], 1e-2)

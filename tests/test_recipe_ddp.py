@@ -28,9 +28,10 @@ def _image_folder(folder: Path, count: int = 8) -> Path:
 
 def _refinestyle(run_dir: Path, data: Path, processes: int) -> dict[str, torch.Tensor]:
     # The CNN image encoder has no BatchNorm: the IR-SE pyramid's BatchNorm statistics are per process on CPU
-    # (train/recipe.py), so its steps over two processes are not the steps of one.
+    # (train/recipe.py), so its steps over two processes are not the steps of one. Adam: the tolerance below.
     args = ["-m", "train.refinestyle", "--stage", "1", "--steps", "2", "--batch", "4", "--data", str(data),
-            "--run-dir", str(run_dir), "--no-export", "--log-every", "1", "--image-encoder", "cnn"]
+            "--run-dir", str(run_dir), "--no-export", "--log-every", "1", "--image-encoder", "cnn",
+            "--optimiser", "adam"]
     if processes > 1:
         args = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)] + args
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nets.refinestyle import RefineStyleEncoder, group_mask
+from nets.refinestyle import IRSEFeatures, RefineStyleEncoder, group_mask
 from nets.stylegan2 import Generator
 
 
@@ -83,7 +83,9 @@ def test_two_token_sets_by_default_and_the_earlier_single_set_as_an_option():
     torch.testing.assert_close(moved[3][0], base[3][0])
     with pytest.raises(ValueError, match="token_sets"):
         _tiny(token_sets=3)
-    for name in ("refinestyle_1s", "refinestyle_2s"):  # a shipped encoder's config names its token sets
+    for name in ("refinestyle_1s", "refinestyle_2s"):  # the shipped encoders have the paper's form (docs/fidelity.md)
         config = json.loads((ASSETS / "zoo" / "emoji64" / name / "config.json").read_text())
-        tokens = RefineStyleEncoder.from_pretrained(ASSETS / "zoo" / "emoji64" / name).tokens
-        assert tokens.shape[0] == len(config["refined_layers"]) * config["rank"] * config["token_sets"]
+        enc = RefineStyleEncoder.from_pretrained(ASSETS / "zoo" / "emoji64" / name)
+        assert config["token_sets"] == 2 and enc.tokens.shape[0] == len(config["refined_layers"]) * config["rank"] * 2
+        assert isinstance(enc.features, IRSEFeatures)
+    assert enc.refined_layers == list(range(len(config["layer_channels"])))  # two-stage: every layer

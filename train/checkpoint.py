@@ -10,6 +10,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from .optimisers import Ranger
+
 
 def parameter_names(modules: dict[str, nn.Module]) -> dict[int, str]:
     """id(parameter) -> "module.parameter" over every module, the key optimiser state is stored under."""
@@ -65,7 +67,10 @@ def load_state(folder: Path, modules: dict[str, nn.Module], optimizers: dict[str
     for name, opt in optimizers.items():
         index = {param: i for i, param in enumerate(optimiser_names(opt, names))}
         saved = info["param_groups"][name]
-        kind = info.get("optimisers", {}).get(name)  # states written before the field name none
+        kind = info.get("optimisers", {}).get(name)  # states written before the field name none: none is Ranger's
+        if kind is None and isinstance(opt, Ranger):
+            raise ValueError(f"{folder}: optimiser {name!r} was saved before run states named their optimiser, "
+                             f"so not by Ranger (resume with --optimiser adam)")
         if kind is not None and kind != type(opt).__name__:
             raise ValueError(f"{folder}: optimiser {name!r} was saved as {kind}, this run's is {type(opt).__name__} "
                              f"(resume with the optimiser the run started with)")

@@ -9,13 +9,15 @@ Loss: RefineStyle Eq. 6 (λ₂ = 1, λ_p = 0.8, λ_id = 0.1) on the zoo's percep
 nets; images half real (--data, default the EmojiBench Google train split), half generator samples
 (flags, resuming and DDP: train/recipe.py); e4e's optimiser, Ranger (train/optimisers.py; Adam
 with --optimiser adam), with a 10× learning rate on the per-token scalings A, B (one scalar each,
-so their steps are otherwise too small to open the residual within a CPU-sized budget).
+so their steps are otherwise too small to open the residual within a CPU-sized budget) and no
+gradient centralisation on them.
 
 emoji64 choice of refined layers and rank: the paper's one-stage encoder refines N_r = 10 of 17
 layers with L = 32 at 1024 px, where L/C is 32/512. emoji64's 9 conv layers carry the emoji's
 detail (eyes, mouth, hair, outlines) at 16–64 px, so the one-stage default refines the fine half,
 layers 4–8 (16, 32 and 64 px), with L = 16 (L/C from 16/160 to 16/64). The two-stage encoder
-refines every conv layer, as the paper's does. The model card records the command with every choice. The
+refines every conv layer, as the paper's does. The model card records the command with every choice of architecture and optimiser; training.json
+has every argument. The
 ablation rows of bench/inversion.py vary both (L ∈ {8, 32}, N_r ∈ {half, all}), the token sets, and
 switch off grouping and learnable scalings, on the two-stage model (it starts from e4e's code, so a
 short equal budget per row already separates them).
@@ -130,7 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     enc = enc.to(ddp.device)
     scalings = [q for q in (enc.scale_a, enc.scale_b) if q.requires_grad]
     rest = [q for q in enc.parameters() if q.requires_grad and all(q is not s for s in scalings)]
-    opt = optimiser(args.optimiser, [{"params": rest}, {"params": scalings, "lr": args.lr * args.scaling_lr_mul}], args.lr)
+    # A, B are one scalar per token: centralising them would cancel the step that grows a layer's scalings together
+    opt = optimiser(args.optimiser, [{"params": rest}, {"params": scalings, "lr": args.lr * args.scaling_lr_mul,
+                                                        "centralise": False}], args.lr)
     reals = training_images(args.data, g.size)
     objective = ddp.objective({"encoder": enc}, lambda images: step_loss(enc, g, loss, images, base))
 
