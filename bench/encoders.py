@@ -60,6 +60,12 @@ def reconstruct(nets: InversionNetworks, images: torch.Tensor, method: str) -> t
                       for r in invert(nets, images[i : i + 1], [method], InversionSettings(), seed=i)])
 
 
+def with_encoder(nets: InversionNetworks, enc: RefineStyleEncoder) -> tuple[InversionNetworks, str]:
+    """The zoo's networks with `enc` in its method's slot, and that method's name."""
+    method = METHOD[enc.predict_w]
+    return InversionNetworks(nets.generator, nets.loss, e4e=nets.e4e, **{method: enc}), method
+
+
 def run(candidates: list[Path], n_images: int, zoo_name: str, figure: Path | None = None) -> dict:
     torch.set_num_threads(1)
     zoo = open_zoo(zoo_name)
@@ -79,16 +85,14 @@ def run(candidates: list[Path], n_images: int, zoo_name: str, figure: Path | Non
         images, ids = data.tensor(data.style(split)[idx]), identities[idx].tolist()
         result["rows"]["e4e"]["splits"][split] = evaluate(nets, images, ["e4e"], InversionSettings(), ids)["e4e"]
         for name, enc in encoders.items():
-            method = METHOD[enc.predict_w]
-            trial = InversionNetworks(nets.generator, nets.loss, e4e=nets.e4e, **{method: enc})
+            trial, method = with_encoder(nets, enc)
             result["rows"][name]["splits"][split] = evaluate(trial, images, [method], InversionSettings(), ids)[method]
     if figure is not None:
         shown = [data.tensor(data.style(split)[test[split][:FIGURE_EMOJI]]) for split in SPLITS]
         lines = [(f"input ({' | '.join(SPLITS)})", torch.cat(shown)),
                  ("e4e", torch.cat([reconstruct(nets, images, "e4e") for images in shown]))]
         for name, enc in encoders.items():
-            method = METHOD[enc.predict_w]
-            trial = InversionNetworks(nets.generator, nets.loss, e4e=nets.e4e, **{method: enc})
+            trial, method = with_encoder(nets, enc)
             lines.append((name, torch.cat([reconstruct(trial, images, method) for images in shown])))
         labelled_rows(lines).save(figure)
     return result
