@@ -10,7 +10,8 @@ Timing needs no trained weight, so the networks are the official FFHQ layouts ra
 initialised (config-f generator, e4e and ArcFace IR-SE50, BiSeNet, LPIPS on a random backbone of
 the ffhq manifest's net (VGG16), open_clip ViT-B/32 and ViT-B/16) and the RefineStyle encoders built
 for that generator: nothing is downloaded. Encoders are timed per image (median of --repeats after a
-warm-up); per-image methods and adaptation run at two step counts, and the difference gives seconds per step.
+warm-up); per-image methods and adaptation run at two step counts (median of --repeats each), and the
+difference gives seconds per step.
 Each case that fails is recorded with its error and the rest still run. GradStyle is not timed:
 the project has no configuration of it for the 1024 generator and IR-SE50 features yet.
 """
@@ -62,10 +63,10 @@ def median_time(fn: Callable[[], object], device: torch.device, repeats: int) ->
     return statistics.median(sync_time(fn, device) for _ in range(repeats))
 
 
-def per_step(fn: Callable[[int], object], steps: tuple[int, int], device: torch.device) -> dict:
-    """fn(n) runs n steps: seconds per step from two step counts, and the fixed part."""
+def per_step(fn: Callable[[int], object], steps: tuple[int, int], device: torch.device, repeats: int) -> dict:
+    """fn(n) runs n steps: seconds per step from the median times at two step counts, and the fixed part."""
     fn(steps[0])  # warm-up
-    a, b = (sync_time(lambda n=n: fn(n), device) for n in steps)
+    a, b = (statistics.median(sync_time(lambda n=n: fn(n), device) for _ in range(repeats)) for n in steps)
     step = (b - a) / (steps[1] - steps[0])
     return {"seconds_per_step": step, "fixed_seconds": a - step * steps[0], "steps": list(steps)}
 
@@ -105,10 +106,10 @@ def time_inversion(nets: InversionNetworks, device: torch.device, steps: tuple[i
         **{name: (lambda name=name: {"seconds_per_image": median_time(
             lambda: run(name, lookup(name).settings()), device, repeats)}) for name in ENCODERS},
         "refinestyle_opt (W+ step)": lambda: per_step(
-            lambda n: run("refinestyle_opt", OptimisationSettings(w_steps=n, residual_steps=0)), steps, device),
+            lambda n: run("refinestyle_opt", OptimisationSettings(w_steps=n, residual_steps=0)), steps, device, repeats),
         "refinestyle_opt (residual step)": lambda: per_step(
-            lambda n: run("refinestyle_opt", OptimisationSettings(w_steps=1, residual_steps=n)), steps, device),
-        **{name: (lambda name=name: per_step(lambda n: run(name, TuningSettings(steps=n)), steps, device))
+            lambda n: run("refinestyle_opt", OptimisationSettings(w_steps=1, residual_steps=n)), steps, device, repeats),
+        **{name: (lambda name=name: per_step(lambda n: run(name, TuningSettings(steps=n)), steps, device, repeats))
            for name in TUNED},
     }
     for name, case in cases.items():
@@ -116,7 +117,7 @@ def time_inversion(nets: InversionNetworks, device: torch.device, steps: tuple[i
     return out
 
 
-def time_adaptation(nets: InversionNetworks, device: torch.device, steps: tuple[int, int]) -> dict:
+def time_adaptation(nets: InversionNetworks, device: torch.device, steps: tuple[int, int], repeats: int) -> dict:
     import open_clip
 
     from pipelines.adapt_oneshot import OneShotSettings, adapt_oneshot
@@ -139,8 +140,8 @@ def time_adaptation(nets: InversionNetworks, device: torch.device, steps: tuple[
         return adapt_oneshot(g, reference, w_ref, judge.features, judge.perceptual_distance,
                              OneShotSettings(iterations=n), identity=nets.loss.identity)
 
-    return {"text": guarded(lambda: per_step(text, steps, device)),
-            "oneshot": guarded(lambda: per_step(oneshot, steps, device))}
+    return {"text": guarded(lambda: per_step(text, steps, device, repeats)),
+            "oneshot": guarded(lambda: per_step(oneshot, steps, device, repeats))}
 
 
 def time_training(device: torch.device, repeats: int) -> dict:
@@ -178,7 +179,8 @@ def table(result: dict) -> str:
             elif "seconds_per_image" in r:
                 value = f"{r['seconds_per_image']:.3f} per image"
             else:
-                value = f"{r['seconds_per_step']:.3f} per step (+ {r['fixed_seconds']:.2f} fixed)"
+                fixed = f"{r['fixed_seconds']:.2f} fixed" if r["fixed_seconds"] >= 0 else "fixed part below timing noise"
+                value = f"{r['seconds_per_step']:.3f} per step (+ {fixed})"
             lines.append(f"| {group}: {ADAPTATION.get(name, name) if group == 'adaptation' else name} | {value} |")
     t = result["training"]
     value = t.get("error") or f"{t['seconds_per_step']:.3f} per step = {t['images_per_second']:.0f} images/s"
@@ -190,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cuda")
     p.add_argument("--steps", type=int, nargs=2, default=(5, 25), help="the two step counts of per-step timings")
-    p.add_argument("--repeats", type=int, default=10, help="timed runs of each encoder")
+    p.add_argument("--repeats", type=int, default=10, help="timed runs of each encoder and of each step count")
     p.add_argument("--readme", action="store_true")
     args = p.parse_args(argv)
     device = torch.device(args.device)
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         nets = build_networks(device)
     result = {"device": name, "torch": torch.__version__, "resolution": 1024, "machine": machine(),
               "inversion": time_inversion(nets, device, tuple(args.steps), args.repeats),
-              "adaptation": time_adaptation(nets, device, tuple(args.steps)),
+              "adaptation": time_adaptation(nets, device, tuple(args.steps), args.repeats),
               "training": time_training(device, args.repeats)}
     if device.type == "cuda":
         publish("gpu", result, table(result), "python -m bench.gpu", RESULTS, args.readme)

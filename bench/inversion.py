@@ -13,11 +13,10 @@
   them); and the quality-time plot (perceptual distance against seconds per image, log axis; circles
   for the papers' methods, triangles for ours);
 - RefineStyle ablation (the paper's Table 4): every encoder trained under `runs/ablation_*` by
-  `python -m train.refinestyle --stage 2 --steps 500 --name ablation_<row> --no-export ...`
+  `python -m train.refinestyle --stage 2 --steps 300 --lr 3e-4 --d-model 128 --name ablation_<row> --no-export ...`
   (one-stage or two-stage rows, read from the checkpoint: L, N_r, token sets, grouping, scalings),
-  on the Twitter images; the `reference` row is the default configuration at the same budget
-  (every layer and two token sets since the recipe's defaults follow the paper; the earlier rows
-  were trained on layers 4–8 with one token set, and the table says so);
+  on the Twitter images; the `reference` row is the recipe's default configuration (every layer,
+  two token sets) at the same budget, every other row changes one choice;
 - GradStyle ablation (Twitter images): the trained modules with every stage, with each single
   stage only (the same weights, the other GRMs off), and without GRMs at all (= e4e); the GAM
   ablation is an editing one (bench/editing.py: GAM on vs off);
@@ -128,11 +127,13 @@ def flops_per_image(nets: InversionNetworks, image: torch.Tensor, methods: list[
 
 
 def ablation_rows(nets: InversionNetworks, images: torch.Tensor) -> dict:
-    """The RefineStyle one-stage ablation checkpoints found in the run folder, on `images`."""
+    """The RefineStyle ablation checkpoints (the paper's Table 4) found in the run folder, on `images`:
+    the reference row first, then the others by name."""
     from nets.refinestyle import RefineStyleEncoder
 
     rows = {}
-    for folder in sorted((default_root() / "runs").glob("ablation_*/export")):
+    folders = (default_root() / "runs").glob("ablation_*/export")
+    for folder in sorted(folders, key=lambda f: (f.parent.name != "ablation_reference", f.parent.name)):
         enc = RefineStyleEncoder.from_pretrained(folder).eval()
         method = "refinestyle_1s" if enc.predict_w else "refinestyle_2s"  # a two-stage row refines e4e's code
         trial = InversionNetworks(nets.generator, nets.loss, e4e=nets.e4e, **{method: enc})

@@ -30,7 +30,6 @@ def quality_time_figure(points: list[QualityTimePoint], title: str):
         first = next(q for q in points if q.group == p.group) is p
         ax.scatter(p.seconds, p.perceptual, marker="^" if p.ours else "o", color=colours(k % 10),
                    label=p.group if first and p.group else None)
-        ax.annotate(p.method, (p.seconds, p.perceptual), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlim(*log_span([p.seconds for p in points]))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain numbers, no 10^x labels
@@ -43,7 +42,29 @@ def quality_time_figure(points: list[QualityTimePoint], title: str):
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.subplots_adjust(top=0.86)  # room above the title for the label an app draws over the image's corner
+    place_labels(ax, points)
     return fig
+
+
+LABEL_OFFSETS = ((3, 3, "left"), (3, -9, "left"), (-3, 3, "right"), (-3, -9, "right"))  # (dx, dy) in points
+
+
+def place_labels(ax, points: list[QualityTimePoint]) -> None:
+    """Name each point's method beside it, at the first offset (above right, below right, above left,
+    below left) where the text overlaps no label placed before; the last offset when all do."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(ax.figure).get_renderer()
+    placed = []
+    for p in points:
+        for dx, dy, align in LABEL_OFFSETS:
+            text = ax.annotate(p.method, (p.seconds, p.perceptual), fontsize=7, xytext=(dx, dy),
+                               textcoords="offset points", ha=align)
+            box = text.get_window_extent(renderer)
+            if not any(box.overlaps(b) for b in placed) or (dx, dy, align) == LABEL_OFFSETS[-1]:
+                placed.append(box)
+                break
+            text.remove()
 
 
 def log_span(values: list[float], decades: float = 1.0) -> tuple[float, float]:

@@ -60,3 +60,18 @@ def test_quality_time_axis_spans_a_decade_with_plain_tick_labels():
     fig.canvas.draw()
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels(minor=True) + fig.axes[0].get_xticklabels()]
     assert not any("10^" in t or "times" in t for t in labels) and any(t for t in labels)
+
+
+def test_quality_time_labels_of_nearby_points_do_not_overlap():
+    """Two methods timed alike on both splits (four points in one spot): four labels, no two overlapping."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from pipelines.figures import QualityTimePoint, quality_time_figure
+
+    points = [QualityTimePoint(m, s, 0.02, False, g) for g in ("google", "twitter")
+              for m, s in (("refinestyle_opt", 34.0), ("pti", 36.0))]
+    fig = quality_time_figure(points, "t")
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts]
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["pti", "pti", "refinestyle_opt", "refinestyle_opt"]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])

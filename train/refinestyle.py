@@ -2,7 +2,7 @@
 
     python -m train.refinestyle --stage 1 --steps 20000     # E -> W+ and ΔW; mapping copy from G
     python -m train.refinestyle --stage 2 --steps 20000     # frozen e4e -> w₀⁺, Î₀; E([I, Î₀]) -> ΔW
-    python -m train.refinestyle --stage 2 --steps 500 --rank 8 --name ablation_l8 --no-export  # ablation rows
+    python -m train.refinestyle --stage 2 --steps 300 --lr 3e-4 --d-model 128 --rank 8 --name ablation_l8 --no-export  # ablation rows
     torchrun --nproc_per_node 8 -m train.refinestyle --zoo ffhq --data ffhq/images1024x1024 --device cuda
 
 Loss: RefineStyle Eq. 6 (λ₂ = 1, λ_p = 0.8, λ_id = 0.1) on the zoo's perceptual and identity
